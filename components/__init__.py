@@ -1,0 +1,1 @@
+"""modelstack: Pulumi components and dynamic providers for GPU inference stacks."""

@@ -1,0 +1,883 @@
+"""The typed stack config: everything a user writes in `Pulumi.<stack>.yaml`, validated up front.
+
+`load_stack_config()` reads the Pulumi config of the running program, validates all of it before a
+single resource is registered, and either returns a frozen `StackConfig` or raises `ConfigError`
+holding one message per problem, each naming the key path and the fix:
+
+    modelstack:models.flux.endpoint.workers.max: must be >= min (2); raise max or lower min
+
+Rules the models enforce beyond types:
+- unknown keys are errors (a typo must never silently fall back to a default);
+- credentials and secret values must be Pulumi secrets (`pulumi config set --secret --path ...`)
+  and are held as `SecretStr`, so no repr, log or error message can print them;
+- cross references (a service's `secretEnv` naming a secret, a bucket naming an S3 credential, an
+  endpoint provider whose credentials are missing) are checked once the whole config parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from components.gpu.catalog import GpuChoiceError, gpus_named
+from components.providers import credentials as creds
+
+PROJECT = "modelstack"
+NAMESPACE = f"{PROJECT}:"
+
+# Top-level keys under the project namespace, in the order the README documents them.
+TOP_LEVEL_KEYS = (
+    "environment",
+    "budget",
+    "credentials",
+    "buckets",
+    "secrets",
+    "firestore",
+    "models",
+    "services",
+)
+# Keys whose values carry secrets: they must arrive as Pulumi secrets.
+SECRET_TOP_LEVEL_KEYS = ("credentials", "secrets")
+
+# Cloud Run regions (https://cloud.google.com/run/docs/locations), which bound where a stack lives.
+GCP_REGIONS = frozenset(
+    ["africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4"]
+)
+GCS_MULTI_REGIONS = frozenset({"US", "EU", "ASIA"})
+FIRESTORE_MULTI_REGIONS = frozenset({"nam5", "eur3"})
+
+# Keys of buckets feed bucket names, so they are lowercase; other keys may be camelCase.
+_BUCKET_KEY = re.compile(r"^[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?$")
+_LOGICAL_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,29}[A-Za-z0-9])?$")
+_GCP_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MEMORY = re.compile(r"^[1-9][0-9]*(Mi|Gi)$")
+_HF_SOURCE = re.compile(
+    r"^(?:hf://)?(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)"
+    r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9._/-]*))?$"
+)
+_DIGEST_REF = re.compile(r"^[a-z0-9.-]+(?::[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
+
+# Reserved by Cloud Run; setting them is rejected by the API at deploy time, so catch it here.
+RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"})
+
+
+def _check_logical_name(name: str, what: str) -> str:
+    if what == "bucket":
+        if not _BUCKET_KEY.match(name):
+            raise ValueError(
+                f"bucket key {name!r} must be 1-31 characters of lowercase letters, digits and "
+                "hyphens, starting with a letter and not ending with a hyphen"
+            )
+    elif not _LOGICAL_NAME.match(name):
+        raise ValueError(
+            f"{what} name {name!r} must be 1-31 characters of letters, digits and hyphens, "
+            "starting with a letter and not ending with a hyphen"
+        )
+    return name
+
+
+class StrictModel(BaseModel):
+    """Base for every config section: camelCase keys, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=False,
+        frozen=True,
+        hide_input_in_errors=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# budget, credentials, secrets
+# --------------------------------------------------------------------------------------------
+
+
+class Budget(StrictModel):
+    monthly_usd: float = Field(gt=0)
+    """Expected monthly spend the stack must stay under."""
+    enforce: bool = True
+    """When true, a plan or preview whose expected cost exceeds the budget fails."""
+
+
+class S3Credential(StrictModel):
+    access_key_id: SecretStr
+    secret_access_key: SecretStr
+
+
+class Credentials(StrictModel):
+    """Vendor credentials. Only their presence is checked here; providers read them in configure()."""
+
+    runpod_api_key: SecretStr | None = None
+    modal_token_id: SecretStr | None = None
+    modal_token_secret: SecretStr | None = None
+    hf_token: SecretStr | None = None
+    s3: dict[str, S3Credential] = Field(default_factory=dict)
+
+    @field_validator("s3")
+    @classmethod
+    def _s3_names(cls, value: dict[str, S3Credential]) -> dict[str, S3Credential]:
+        for name in value:
+            if not creds.is_valid_s3_credential_name(name):
+                raise ValueError(
+                    f"S3 credential name {name!r} must be lowercase letters and digits, "
+                    "starting with a letter"
+                )
+        return value
+
+
+class SecretSpec(StrictModel):
+    """A Secret Manager secret. The value is write-only: it never enters Pulumi state."""
+
+    value: SecretStr
+    """Set with: pulumi config set --secret --path secrets.<name>.value <value>"""
+    version: int = Field(default=1, ge=1)
+    """Bump when you rotate the value; a new Secret Manager version is written."""
+
+
+# --------------------------------------------------------------------------------------------
+# buckets
+# --------------------------------------------------------------------------------------------
+
+
+class CorsRule(StrictModel):
+    origins: list[str] = Field(min_length=1)
+    methods: list[Literal["GET", "HEAD", "PUT", "POST", "DELETE"]] = Field(
+        default_factory=lambda: ["GET", "HEAD"]
+    )
+    response_headers: list[str] = Field(default_factory=lambda: ["Content-Type"])
+    max_age_seconds: int = Field(default=3600, ge=0, le=86400)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not re.match(r"^https?://[^/\s]+$", origin):
+                raise ValueError(
+                    f"origin {origin!r} must be '*' or a scheme and host such as "
+                    "https://app.example.com (no path)"
+                )
+        return value
+
+
+class _BucketBase(StrictModel):
+    name: str | None = None
+    """Physical bucket name; defaults to <gcp project>-<stack>-<key>."""
+    versioning: bool = False
+    expire_days: int | None = Field(default=None, ge=1, le=36500)
+    """Delete objects this many days after creation."""
+    cors: list[CorsRule] = Field(default_factory=list)
+    force_destroy: bool | None = None
+    """Allow `pulumi destroy` to delete a non-empty bucket. Defaults to true outside prod."""
+
+
+class GcsBucket(_BucketBase):
+    kind: Literal["gcs"]
+    location: str = "US"
+    storage_class: Literal["STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE"] = "STANDARD"
+    public: bool = False
+    """Grant allUsers read access and drop public access prevention. Only for public assets."""
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if value.upper() in GCS_MULTI_REGIONS:
+            return value.upper()
+        if value.lower() in GCP_REGIONS:
+            return value.lower()
+        raise ValueError(
+            f"unknown bucket location {value!r}; use a multi-region (US, EU, ASIA) "
+            "or a region such as us-central1"
+        )
+
+
+class S3Bucket(_BucketBase):
+    """A bucket on any S3-compatible store: Cloudflare R2, Wasabi, MinIO or AWS."""
+
+    kind: Literal["s3"]
+    endpoint: str
+    """The store's S3 endpoint, e.g. https://<account>.r2.cloudflarestorage.com."""
+    region: str = "auto"
+    credential: str = "default"
+    """Which `credentials.s3.<name>` pair (or its environment fallback) to use."""
+    public_url: str | None = None
+    """Public or CDN base URL serving this bucket (R2 custom domain), passed to services."""
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(
+                f"endpoint {value!r} must be a URL with a scheme and host, such as "
+                "https://<account>.r2.cloudflarestorage.com"
+            )
+        return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s]+$", value):
+            raise ValueError(f"publicUrl {value!r} must be an https:// URL")
+        return value
+
+
+Bucket = Annotated[GcsBucket | S3Bucket, Field(discriminator="kind")]
+
+
+def physical_bucket_name(project: str, stack: str, key: str, bucket: _BucketBase) -> str:
+    return bucket.name or f"{project}-{stack}-{key}"
+
+
+def bucket_name_problem(name: str, kind: str) -> str | None:
+    """Why `name` is not a valid bucket name for this kind of store, or None if it is."""
+    if not 3 <= len(name) <= 63:
+        return f"bucket name {name!r} must be 3-63 characters long"
+    allowed = r"[a-z0-9._-]" if kind == "gcs" else r"[a-z0-9.-]"
+    if not re.fullmatch(f"{allowed}+", name):
+        chars = "lowercase letters, digits, '-', '_' and '.'" if kind == "gcs" else (
+            "lowercase letters, digits, '-' and '.'"
+        )
+        return f"bucket name {name!r} may only contain {chars}"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return f"bucket name {name!r} must start and end with a letter or digit"
+    if ".." in name or re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        return f"bucket name {name!r} must not contain '..' or look like an IP address"
+    if kind == "gcs" and (name.startswith("goog") or "google" in name):
+        return f"bucket name {name!r} must not start with 'goog' or contain 'google'"
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# models and GPU endpoints
+# --------------------------------------------------------------------------------------------
+
+Task = Literal[
+    "text-generation",
+    "feature-extraction",
+    "text-classification",
+    "image-classification",
+    "text-to-image",
+    "custom",
+]
+
+
+class GpuSpec(StrictModel):
+    """Which GPU a worker gets: exactly one of minVramGb, types or type."""
+
+    min_vram_gb: float | Literal["auto"] | None = None
+    """Cheapest GPUs with at least this much memory; `auto` sizes from the pinned model."""
+    types: list[str] | None = None
+    """Provider GPU ids or Runpod GPU type names, in priority order."""
+    type: str | None = None
+    count: int = Field(default=1, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GpuSpec:
+        given = [k for k in ("min_vram_gb", "types", "type") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "set exactly one of minVramGb (a number or 'auto'), types (a list) or type "
+                f"(one GPU); got {', '.join(to_camel(k) for k in given) or 'none'}"
+            )
+        if isinstance(self.min_vram_gb, float) and self.min_vram_gb <= 0:
+            raise ValueError("minVramGb must be a positive number of GB or 'auto'")
+        if self.types is not None and not self.types:
+            raise ValueError("types must list at least one GPU")
+        return self
+
+    def names(self) -> list[str]:
+        if self.types is not None:
+            return list(self.types)
+        return [self.type] if self.type is not None else []
+
+
+class Workers(StrictModel):
+    min: int = Field(default=0, ge=0)
+    """Always-on workers (billed 24/7)."""
+    max: int = Field(default=1, ge=1, le=100)
+    buffer: int = Field(default=0, ge=0)
+    """Extra idle workers kept warm beyond current load (Modal buffer_containers)."""
+
+    @model_validator(mode="after")
+    def _max_at_least_min(self) -> Workers:
+        if self.max < self.min:
+            raise ValueError(f"max: must be >= min ({self.min}); raise max or lower min")
+        return self
+
+
+class Scaling(StrictModel):
+    type: Literal["queueDelay", "requestCount"] = "queueDelay"
+    value: float = Field(default=4, gt=0)
+    """Seconds of queue delay, or in-flight requests per worker, before another worker starts."""
+
+
+class Endpoint(StrictModel):
+    provider: Literal["runpod", "modal"]
+    gpu: GpuSpec
+    workers: Workers = Field(default_factory=Workers)
+    idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    """How long an idle worker stays up before scaling down (Modal scaledown_window)."""
+    execution_timeout_seconds: int = Field(default=600, ge=1, le=86400)
+    scaling: Scaling = Field(default_factory=Scaling)
+    flashboot: bool = True
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    """Environment variable -> name of a `modelstack:secrets` entry."""
+    image: str = "images/worker"
+    """Image build directory, or an image reference pinned by digest."""
+    data_centers: list[str] = Field(default_factory=list)
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_env_names(value)
+
+    @model_validator(mode="after")
+    def _gpu_names_known(self) -> Endpoint:
+        names = self.gpu.names()
+        if names:
+            try:
+                gpus_named(self.provider, names)
+            except GpuChoiceError as exc:
+                raise ValueError(f"gpu: {exc}") from None
+        return self
+
+
+class Model(StrictModel):
+    source: str
+    """hf://org/name[@revision] (or org/name); the revision is pinned to a commit sha at deploy."""
+    task: Task | None = None
+    """What the worker does with it; defaults to the model's pipeline tag on the Hub."""
+    endpoint: Endpoint | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if not _HF_SOURCE.match(value):
+            raise ValueError(
+                f"source {value!r} must look like hf://org/name or hf://org/name@revision"
+            )
+        return value
+
+    @property
+    def repo_id(self) -> str:
+        match = _HF_SOURCE.match(self.source)
+        assert match is not None  # validated above
+        return match["repo"]
+
+    @property
+    def revision(self) -> str:
+        match = _HF_SOURCE.match(self.source)
+        assert match is not None
+        return match["revision"] or "main"
+
+
+# --------------------------------------------------------------------------------------------
+# Cloud Run services, Firestore
+# --------------------------------------------------------------------------------------------
+
+
+class Probe(StrictModel):
+    path: str = "/healthz"
+    initial_delay_seconds: int = Field(default=0, ge=0, le=240)
+    period_seconds: int = Field(default=10, ge=1, le=240)
+    timeout_seconds: int = Field(default=3, ge=1, le=240)
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"probe path {value!r} must start with '/'")
+        return value
+
+
+class Probes(StrictModel):
+    startup: Probe = Field(default_factory=lambda: Probe(periodSeconds=5, failureThreshold=24))
+    liveness: Probe = Field(default_factory=Probe)
+
+
+class Service(StrictModel):
+    image: str
+    """Build directory with a Dockerfile (images/gateway), or an image reference pinned by digest."""
+    port: int = Field(default=8080, ge=1, le=65535)
+    cpu: Literal["1", "2", "4", "8"] = "1"
+    memory: str = "512Mi"
+    min_instances: int = Field(default=0, ge=0, le=1000)
+    max_instances: int = Field(default=10, ge=1, le=1000)
+    concurrency: int = Field(default=80, ge=1, le=1000)
+    timeout_seconds: int = Field(default=300, ge=1, le=3600)
+    public: bool = False
+    """Let anyone invoke the service (allUsers run.invoker). Otherwise IAM-authenticated only."""
+    ingress: Literal["all", "internal", "internalAndCloudLoadBalancing"] = "all"
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    """Environment variable -> name of a `modelstack:secrets` entry (mounted at a pinned version)."""
+    probes: Probes = Field(default_factory=Probes)
+    firestore: bool = False
+    """Grant the service read/write access to the stack's Firestore database."""
+    buckets: dict[str, Literal["read", "readwrite"]] = Field(default_factory=dict)
+    """GCS buckets (by key) this service may use, and how."""
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"memory {value!r} must be like 512Mi or 2Gi")
+        mib = int(value[:-2]) * (1024 if value.endswith("Gi") else 1)
+        if not 128 <= mib <= 32 * 1024:
+            raise ValueError(f"memory {value!r} must be between 128Mi and 32Gi")
+        return value
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        _check_env_names(value)
+        reserved = sorted(RESERVED_ENV & set(value))
+        if reserved:
+            raise ValueError(
+                f"{', '.join(reserved)} is set by Cloud Run itself; remove it (use `port:` for PORT)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _instances(self) -> Service:
+        if self.max_instances < self.min_instances:
+            raise ValueError(
+                f"maxInstances: must be >= minInstances ({self.min_instances}); "
+                "raise maxInstances or lower minInstances"
+            )
+        return self
+
+
+class Firestore(StrictModel):
+    location: str | None = None
+    """nam5, eur3 or a region; defaults to the stack's gcp:region."""
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        if value is None or value in FIRESTORE_MULTI_REGIONS or value in GCP_REGIONS:
+            return value
+        raise ValueError(
+            f"unknown Firestore location {value!r}; use nam5, eur3 or a region such as us-central1"
+        )
+
+
+def _check_env_names(value: dict[str, str]) -> dict[str, str]:
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise ValueError(
+                f"environment variable name {name!r} must be letters, digits and '_', "
+                "not starting with a digit"
+            )
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# the whole stack
+# --------------------------------------------------------------------------------------------
+
+Environment = Literal["dev", "staging", "prod"]
+
+
+class ModelstackConfig(StrictModel):
+    """Everything under the `modelstack:` namespace."""
+
+    environment: Environment = "dev"
+    budget: Budget | None = None
+    credentials: Credentials = Field(default_factory=Credentials)
+    buckets: dict[str, Bucket] = Field(default_factory=dict)
+    secrets: dict[str, SecretSpec] = Field(default_factory=dict)
+    firestore: Firestore | None = None
+    models: dict[str, Model] = Field(default_factory=dict)
+    services: dict[str, Service] = Field(default_factory=dict)
+
+    @field_validator("buckets", "secrets", "models", "services")
+    @classmethod
+    def _keys(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        what = info.field_name.rstrip("s")
+        seen: dict[str, str] = {}
+        for key in value:
+            _check_logical_name(key, what)
+            if key.lower() in seen:
+                raise ValueError(
+                    f"{what} names {seen[key.lower()]!r} and {key!r} differ only in case and would "
+                    "get the same cloud resource names; rename one"
+                )
+            seen[key.lower()] = key
+        return value
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The validated config plus the facts about where it runs."""
+
+    project: str
+    region: str
+    stack: str
+    modelstack: ModelstackConfig
+    root: Path
+
+    @property
+    def environment(self) -> Environment:
+        return self.modelstack.environment
+
+    @property
+    def protected(self) -> bool:
+        """Production resources are protected and never force-destroyed."""
+        return self.environment == "prod"
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+# --------------------------------------------------------------------------------------------
+
+
+class ConfigError(Exception):
+    """The stack config is invalid. `problems` holds one 'key.path: message' line each."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"invalid stack config ({len(self.problems)} problem"
+            f"{'s' if len(self.problems) != 1 else ''}):\n{lines}"
+        )
+
+
+def _format_loc(top_key: str, loc: tuple[Any, ...]) -> str:
+    path = top_key
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("gcs", "s3") and not path.endswith("]"):
+            # Discriminated-union tags pydantic inserts into the location; not a user key.
+            continue
+        else:
+            path += f".{part}"
+    return path
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model class that owns the last key of `loc`, for 'allowed keys' hints."""
+    current: Any = ModelstackConfig
+    for part in loc[:-1]:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    current = _unwrap_optional(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    if get_origin(tp) is Annotated:
+        tp = get_args(tp)[0]
+    if get_origin(tp) is Union:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return _unwrap_optional(args[0])
+    return tp
+
+
+def _unwrap(tp: Any, part: Any) -> Any:
+    tp = _unwrap_optional(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        for name, field in tp.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    origin = get_origin(tp)
+    if origin in (dict, Mapping):
+        return get_args(tp)[1]
+    if origin is list:
+        return get_args(tp)[0]
+    if origin is Union:  # a discriminated union: pick the member named by the tag
+        for member in get_args(tp):
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and part in get_args(kind.annotation):
+                return member
+    return None
+
+
+def _message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        owner = _model_at(loc)
+        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items()) if owner else ""
+        return "unknown key; remove it or fix its spelling" + (
+            f" (allowed: {allowed})" if allowed else ""
+        )
+    if kind == "missing":
+        return "is required; add it"
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return "kind must be 'gcs' or 's3'"
+    if kind in ("literal_error", "enum"):
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected}"
+    msg = str(error["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def _problems_from(exc: ValidationError, namespace_key: str) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        top = f"{namespace_key}{loc[0]}" if loc else namespace_key.rstrip(":")
+        message = _message(error, loc)
+        # Validators that report on a sub-key ("max: must be ...") name it themselves.
+        path = _format_loc(top, loc[1:])
+        if ": " in message and message.split(": ", 1)[0].replace(".", "").isalnum():
+            sub, message = message.split(": ", 1)
+            path = f"{path}.{sub}"
+        problems.append(f"{path}: {message}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# reading and validating
+# --------------------------------------------------------------------------------------------
+
+
+def _decode(value: Any) -> Any:
+    """Config values reach programs as strings; structured ones are JSON."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _collect_secret_leaks(
+    raw: Mapping[str, Any], secret_keys: set[str]
+) -> list[str]:
+    """Secret-bearing keys that hold values but were not set with --secret."""
+    problems = []
+    for key in SECRET_TOP_LEVEL_KEYS:
+        full = f"{NAMESPACE}{key}"
+        value = raw.get(key)
+        if value and full not in secret_keys:
+            for leaf in _leaf_paths(value, key, secrets_only=True):
+                problems.append(
+                    f"{NAMESPACE}{leaf}: is stored in plaintext; "
+                    f"set it with: pulumi config set --secret --path {leaf} <value>"
+                )
+    return problems
+
+
+def _leaf_paths(value: Any, prefix: str, secrets_only: bool) -> list[str]:
+    if isinstance(value, Mapping):
+        out: list[str] = []
+        for k, v in value.items():
+            if secrets_only and k == "version":
+                continue  # a secret's version number is not itself secret
+            out.extend(_leaf_paths(v, f"{prefix}.{k}", secrets_only))
+        return out
+    return [prefix]
+
+
+def _cross_reference_problems(
+    cfg: ModelstackConfig, project: str, stack: str, environ: Mapping[str, str]
+) -> list[str]:
+    problems: list[str] = []
+    ns = NAMESPACE
+    credentials = {
+        "runpodApiKey": cfg.credentials.runpod_api_key,
+        "modalTokenId": cfg.credentials.modal_token_id,
+        "modalTokenSecret": cfg.credentials.modal_token_secret,
+        "hfToken": cfg.credentials.hf_token,
+    }
+    plain_creds = {k: v.get_secret_value() for k, v in credentials.items() if v is not None}
+    plain_creds["s3"] = {
+        name: {
+            "accessKeyId": pair.access_key_id.get_secret_value(),
+            "secretAccessKey": pair.secret_access_key.get_secret_value(),
+        }
+        for name, pair in cfg.credentials.s3.items()
+    }
+
+    def need(spec: creds.CredentialSpec, used_by: str) -> None:
+        if creds.resolve(spec, plain_creds, environ) is None:
+            problems.append(
+                f"{ns}credentials.{spec.config_field}: is required because {used_by}; "
+                f"set it with: {spec.set_command} (or export {spec.env_var})"
+            )
+
+    providers = {m.endpoint.provider for m in cfg.models.values() if m.endpoint}
+    if "runpod" in providers:
+        users = [k for k, m in cfg.models.items() if m.endpoint and m.endpoint.provider == "runpod"]
+        need(creds.RUNPOD_API_KEY, f"models {', '.join(users)} deploy to Runpod")
+    if "modal" in providers:
+        users = [k for k, m in cfg.models.items() if m.endpoint and m.endpoint.provider == "modal"]
+        need(creds.MODAL_TOKEN_ID, f"models {', '.join(users)} deploy to Modal")
+        need(creds.MODAL_TOKEN_SECRET, f"models {', '.join(users)} deploy to Modal")
+
+    for key, bucket in cfg.buckets.items():
+        name = physical_bucket_name(project, stack, key, bucket)
+        problem = bucket_name_problem(name, bucket.kind)
+        if problem:
+            hint = "" if bucket.name else " (derived from <project>-<stack>-<key>; set name: to override)"
+            problems.append(f"{ns}buckets.{key}.name: {problem}{hint}")
+        if isinstance(bucket, S3Bucket) and creds.resolve_s3(bucket.credential, plain_creds, environ) is None:
+            env = creds.s3_env_vars(bucket.credential)
+            problems.append(
+                f"{ns}buckets.{key}.credential: S3 credential {bucket.credential!r} is not set; "
+                f"set credentials.s3.{bucket.credential}.accessKeyId and .secretAccessKey with "
+                f"pulumi config set --secret --path (or export {env['accessKeyId']} and "
+                f"{env['secretAccessKey']})"
+            )
+        if bucket.force_destroy and cfg.environment == "prod":
+            problems.append(
+                f"{ns}buckets.{key}.forceDestroy: is not allowed in prod, where data buckets "
+                "are protected; remove it"
+            )
+
+    def check_secret_refs(owner: str, secret_env: Mapping[str, str]) -> None:
+        for var, secret in secret_env.items():
+            if secret not in cfg.secrets:
+                known = ", ".join(sorted(cfg.secrets)) or "none are defined"
+                problems.append(
+                    f"{ns}{owner}.secretEnv.{var}: names secret {secret!r}, which is not in "
+                    f"modelstack:secrets ({known}); add it or fix the name"
+                )
+
+    for key, service in cfg.services.items():
+        check_secret_refs(f"services.{key}", service.secret_env)
+        for bucket_key in service.buckets:
+            bucket = cfg.buckets.get(bucket_key)
+            if bucket is None:
+                problems.append(
+                    f"{ns}services.{key}.buckets.{bucket_key}: no such bucket in modelstack:buckets"
+                )
+            elif not isinstance(bucket, GcsBucket):
+                problems.append(
+                    f"{ns}services.{key}.buckets.{bucket_key}: only GCS buckets can be granted by "
+                    "IAM; pass an S3 bucket's credentials through secretEnv instead"
+                )
+        problems.extend(_image_problems(f"{ns}services.{key}.image", service.image))
+    for key, model in cfg.models.items():
+        if model.endpoint:
+            check_secret_refs(f"models.{key}.endpoint", model.endpoint.secret_env)
+    return problems
+
+
+def _image_problems(path: str, image: str) -> list[str]:
+    if "@sha256:" in image:
+        if not _DIGEST_REF.match(image):
+            return [f"{path}: {image!r} is not a valid image reference pinned by digest"]
+        return []
+    if re.match(r"^[a-z0-9.-]+\.[a-z]+(:\d+)?/", image) or ":" in image:
+        return [
+            f"{path}: image {image!r} is referenced by a mutable tag; pin it by digest "
+            "(registry/name@sha256:...) or give a build directory such as images/gateway"
+        ]
+    return []
+
+
+def validate(
+    raw: Mapping[str, Any],
+    *,
+    project: str | None,
+    region: str | None,
+    stack: str,
+    secret_keys: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
+) -> StackConfig:
+    """Validate a stack's config. `raw` maps keys under `modelstack:` (without the prefix) to values.
+
+    Raises ConfigError listing every problem found, not just the first.
+    """
+    environ = os.environ if environ is None else environ
+    root = root or Path.cwd()
+    secret_keys = set(secret_keys)
+    problems: list[str] = []
+
+    if not project:
+        problems.append("gcp:project: is required; set it with: pulumi config set gcp:project <id>")
+    elif not _GCP_PROJECT_ID.match(project):
+        problems.append(
+            f"gcp:project: {project!r} is not a GCP project id (6-30 lowercase letters, digits "
+            "and hyphens, starting with a letter)"
+        )
+    if not region:
+        problems.append("gcp:region: is required; set it with: pulumi config set gcp:region us-central1")
+    elif region not in GCP_REGIONS:
+        problems.append(
+            f"gcp:region: unknown region {region!r}; use a Cloud Run region such as us-central1 "
+            "or europe-west1"
+        )
+
+    unknown = sorted(set(raw) - set(TOP_LEVEL_KEYS))
+    for key in unknown:
+        problems.append(
+            f"{NAMESPACE}{key}: unknown key; remove it or fix its spelling "
+            f"(allowed: {', '.join(TOP_LEVEL_KEYS)})"
+        )
+    known = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS}
+    problems.extend(_collect_secret_leaks(known, secret_keys))
+
+    parsed: ModelstackConfig | None = None
+    try:
+        parsed = ModelstackConfig.model_validate(known)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, NAMESPACE))
+
+    if parsed is not None:
+        problems.extend(_cross_reference_problems(parsed, project or "", stack, environ))
+
+    if problems:
+        raise ConfigError(problems)
+    assert parsed is not None and project and region
+    return StackConfig(project=project, region=region, stack=stack, modelstack=parsed, root=root)
+
+
+def read_pulumi_config() -> tuple[dict[str, Any], str | None, str | None, set[str]]:
+    """The running program's config: modelstack keys (decoded), gcp project and region, secret keys."""
+    from pulumi.runtime import config as runtime_config
+
+    values: dict[str, Any] = dict(runtime_config.CONFIG.get())
+    raw = {
+        key[len(NAMESPACE) :]: _decode(value)
+        for key, value in values.items()
+        if key.startswith(NAMESPACE)
+    }
+    secret_keys = {k for k in values if runtime_config.is_config_secret(k)}
+    project = runtime_config.get_config("gcp:project")
+    region = runtime_config.get_config("gcp:region")
+    return raw, project, region, secret_keys
+
+
+def load_stack_config(root: Path | None = None) -> StackConfig:
+    """Read and validate the running stack's config; call before registering any resource."""
+    import pulumi
+
+    raw, project, region, secret_keys = read_pulumi_config()
+    return validate(
+        raw,
+        project=project,
+        region=region,
+        stack=pulumi.get_stack(),
+        secret_keys=secret_keys,
+        root=root,
+    )

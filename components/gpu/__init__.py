@@ -1,0 +1,1 @@
+"""GPU choice shared by every GPU provider: the catalog and the endpoint component."""
