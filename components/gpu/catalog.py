@@ -127,3 +127,12 @@ def gpus_named(provider: Provider, names: Sequence[str]) -> list[Gpu]:
             f"choose from {', '.join(catalog.names())}"
         )
     return resolved
+
+
+def explicit_gpu_ids(provider: Provider, min_vram_gb: float | None, names: Sequence[str], count: int = 1) -> list[str]:
+    """GPU ids for a `gpu:` config that does not need the model's size (`auto` is resolved elsewhere)."""
+    if names:
+        return [g.id for g in gpus_named(provider, names)]
+    if min_vram_gb is None:
+        raise GpuChoiceError("gpu needs minVramGb, types or type")
+    return [g.id for g in gpus_with_min_vram(provider, min_vram_gb, count)]

@@ -1,0 +1,1 @@
+"""Code that runs in the deployed services: the GPU worker and the Cloud Run gateway."""

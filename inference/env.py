@@ -1,0 +1,31 @@
+"""Environment variables that connect the infrastructure to the running services.
+
+The providers (Runpod template/endpoint env, Modal app settings, Cloud Run env) set these; the
+worker and gateway read them. One module names them so neither side can drift from the other.
+"""
+
+# --- the worker: which model to load, and how ---
+MODEL_KEY = "MODELSTACK_MODEL_KEY"
+"""The model's key in the stack config (e.g. flux); names the endpoint in logs and callbacks."""
+MODEL_ID = "MODELSTACK_MODEL_ID"
+"""Hugging Face repo id, e.g. black-forest-labs/FLUX.1-schnell."""
+MODEL_REVISION = "MODELSTACK_MODEL_REVISION"
+"""The pinned commit sha. Workers never load a moving branch."""
+MODEL_TASK = "MODELSTACK_MODEL_TASK"
+"""text-generation, feature-extraction, text-classification, image-classification, text-to-image, custom."""
+MODEL_PATH = "MODELSTACK_MODEL_PATH"
+"""A local directory (Modal or Runpod volume) already holding the snapshot; skips the Hub."""
+MODEL_MANIFEST = "MODELSTACK_MODEL_MANIFEST"
+"""s3://bucket/models/<org>/<name>/<sha>/manifest.json written by the ModelMirror resource."""
+CUSTOM_CLASS = "MODELSTACK_CUSTOM_CLASS"
+"""module:Class with load() and predict(), for task=custom."""
+STACK = "MODELSTACK_STACK"
+ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
+
+# --- readiness callback from worker to gateway ---
+CALLBACK_URL = "MODELSTACK_CALLBACK_URL"
+CALLBACK_SECRET = "MODELSTACK_CALLBACK_SECRET"
+
+# --- Hugging Face client settings, honoured by huggingface_hub itself ---
+HF_TOKEN = "HF_TOKEN"
+HF_HOME = "HF_HOME"
