@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -564,15 +565,12 @@ class ConfigError(Exception):
 
 
 def _format_loc(top_key: str, loc: tuple[Any, ...]) -> str:
+    """`loc` is pydantic's full location, starting with the top-level key."""
     path = top_key
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part in ("gcs", "s3") and not path.endswith("]"):
-            # Discriminated-union tags pydantic inserts into the location; not a user key.
-            continue
-        else:
-            path += f".{part}"
+    for index, part in enumerate(loc[1:], start=1):
+        if index == 2 and loc[0] == "buckets" and part in ("gcs", "s3"):
+            continue  # the discriminated-union tag pydantic inserts; not a user key
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
     return path
 
 
@@ -590,7 +588,7 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
 def _unwrap_optional(tp: Any) -> Any:
     if get_origin(tp) is Annotated:
         tp = get_args(tp)[0]
-    if get_origin(tp) is Union:
+    if get_origin(tp) in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return _unwrap_optional(args[0])
@@ -609,7 +607,7 @@ def _unwrap(tp: Any, part: Any) -> Any:
         return get_args(tp)[1]
     if origin is list:
         return get_args(tp)[0]
-    if origin is Union:  # a discriminated union: pick the member named by the tag
+    if origin in (Union, types.UnionType):  # a discriminated union: pick the member by its tag
         for member in get_args(tp):
             kind = getattr(member, "model_fields", {}).get("kind")
             if kind is not None and part in get_args(kind.annotation):
@@ -626,16 +624,22 @@ def _message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
             f" (allowed: {allowed})" if allowed else ""
         )
     if kind == "missing":
+        if len(loc) == 3 and loc[0] == "secrets" and loc[2] == "value":
+            return (
+                "is required; set it with: pulumi config set --secret --path "
+                f"secrets.{loc[1]}.value <value>"
+            )
         return "is required; add it"
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return "kind must be 'gcs' or 's3'"
+        return "kind: must be 'gcs' or 's3'"
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return f"must be one of {expected}"
     msg = str(error["msg"])
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return msg[0].lower() + msg[1:] if msg else msg
+        return msg[len("Value error, ") :]
+    # pydantic's own sentences start with a capital ("Input should be..."); ours continue a path.
+    return msg[0].lower() + msg[1:] if msg[:2].istitle() else msg
 
 
 def _problems_from(exc: ValidationError, namespace_key: str) -> list[str]:
@@ -645,7 +649,7 @@ def _problems_from(exc: ValidationError, namespace_key: str) -> list[str]:
         top = f"{namespace_key}{loc[0]}" if loc else namespace_key.rstrip(":")
         message = _message(error, loc)
         # Validators that report on a sub-key ("max: must be ...") name it themselves.
-        path = _format_loc(top, loc[1:])
+        path = _format_loc(top, loc)
         if ": " in message and message.split(": ", 1)[0].replace(".", "").isalnum():
             sub, message = message.split(": ", 1)
             path = f"{path}.{sub}"
@@ -697,7 +701,7 @@ def _leaf_paths(value: Any, prefix: str, secrets_only: bool) -> list[str]:
 
 
 def _cross_reference_problems(
-    cfg: ModelstackConfig, project: str, stack: str, environ: Mapping[str, str]
+    cfg: ModelstackConfig, project: str, stack: str, environ: Mapping[str, str], root: Path
 ) -> list[str]:
     problems: list[str] = []
     ns = NAMESPACE
@@ -734,7 +738,8 @@ def _cross_reference_problems(
 
     for key, bucket in cfg.buckets.items():
         name = physical_bucket_name(project, stack, key, bucket)
-        problem = bucket_name_problem(name, bucket.kind)
+        # A derived name is only meaningful once the project id is valid (reported above).
+        problem = bucket_name_problem(name, bucket.kind) if (project or bucket.name) else None
         if problem:
             hint = "" if bucket.name else " (derived from <project>-<stack>-<key>; set name: to override)"
             problems.append(f"{ns}buckets.{key}.name: {problem}{hint}")
@@ -774,14 +779,14 @@ def _cross_reference_problems(
                     f"{ns}services.{key}.buckets.{bucket_key}: only GCS buckets can be granted by "
                     "IAM; pass an S3 bucket's credentials through secretEnv instead"
                 )
-        problems.extend(_image_problems(f"{ns}services.{key}.image", service.image))
+        problems.extend(_image_problems(f"{ns}services.{key}.image", service.image, root))
     for key, model in cfg.models.items():
         if model.endpoint:
             check_secret_refs(f"models.{key}.endpoint", model.endpoint.secret_env)
     return problems
 
 
-def _image_problems(path: str, image: str) -> list[str]:
+def _image_problems(path: str, image: str, root: Path) -> list[str]:
     if "@sha256:" in image:
         if not _DIGEST_REF.match(image):
             return [f"{path}: {image!r} is not a valid image reference pinned by digest"]
@@ -790,6 +795,11 @@ def _image_problems(path: str, image: str) -> list[str]:
         return [
             f"{path}: image {image!r} is referenced by a mutable tag; pin it by digest "
             "(registry/name@sha256:...) or give a build directory such as images/gateway"
+        ]
+    if not (root / image / "Dockerfile").is_file():
+        return [
+            f"{path}: no Dockerfile at {image}/Dockerfile; create it or reference an image "
+            "pinned by digest (registry/name@sha256:...)"
         ]
     return []
 
@@ -844,7 +854,8 @@ def validate(
         problems.extend(_problems_from(exc, NAMESPACE))
 
     if parsed is not None:
-        problems.extend(_cross_reference_problems(parsed, project or "", stack, environ))
+        valid_project = project if project and _GCP_PROJECT_ID.match(project) else ""
+        problems.extend(_cross_reference_problems(parsed, valid_project, stack, environ, root))
 
     if problems:
         raise ConfigError(problems)
