@@ -164,7 +164,8 @@ def _format_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items()) + "}"
+        # Sorted: the wire format does not keep key order, and a plan must print the same twice.
+        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in sorted(value.items())) + "}"
     if isinstance(value, list):
         return "[" + ", ".join(_format_value(v) for v in value) + "]"
     return str(value)

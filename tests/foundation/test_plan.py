@@ -25,7 +25,7 @@ def test_dev_plan_prints_the_resource_tree():
     out = result.stdout
     assert out.startswith("modelstack plan for stack 'dev'\n")
     assert "+ gcp:cloudrunv2/service:Service  modelstack-service-gateway-service" in out
-    assert "template.scaling: {minInstanceCount: 0, maxInstanceCount: 2}" in out
+    assert "template.scaling: {maxInstanceCount: 2, minInstanceCount: 0}" in out
     assert "secretDataWo: [secret]" in out
     assert "note: not in the stack file, shown as [secret]" in out
     # children are indented under their component
