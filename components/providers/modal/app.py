@@ -36,11 +36,11 @@ from components.providers.modal import hashing
 from components.providers.modal.inputs import (
     ENV_VAR,
     TAG,
+    CamelCaseProperties,
     Checker,
     changed,
     has_unknown,
     is_unknown,
-    snake_case,
 )
 from components.providers.modal.session import (
     ModalProviderError,
@@ -322,24 +322,18 @@ class ModalAppArgs(TypedDict, total=False):
     """Any change here redeploys (e.g. the secretId of each secret used)."""
 
 
-_ARG_KEYS = {
-    "source_file": "sourceFile", "min_containers": "minContainers", "max_containers": "maxContainers",
-    "buffer_containers": "bufferContainers", "scaledown_window": "scaledownWindow",
-    "warm_schedule": "warmSchedule", "web_endpoints": "webEndpoints",
-}
-
-
-class ModalApp(pulumi.dynamic.Resource, module="modal", name="App"):
+class ModalApp(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", name="App"):
     app_id: pulumi.Output[str]
     version: pulumi.Output[int]
     web_url: pulumi.Output[str]
     web_urls: pulumi.Output[dict[str, str]]
 
-    def __init__(self, resource_name: str, args: ModalAppArgs, opts: pulumi.ResourceOptions | None = None):
-        props: dict[str, Any] = {_ARG_KEYS.get(k, k): v for k, v in args.items()}
-        props.setdefault("sourceFile", DEFAULT_SOURCE)
-        props.update({"sourceHash": None, "appId": None, "version": None, "webUrl": None, "webUrls": None})
-        super().__init__(AppProvider(), resource_name, props, opts)
+    PROPERTIES = (
+        "source_file", "source_hash", "min_containers", "max_containers", "buffer_containers",
+        "scaledown_window", "warm_schedule", "web_endpoints", "app_id", "web_url", "web_urls",
+    )
 
-    def translate_output_property(self, prop: str) -> str:
-        return snake_case(prop)
+    def __init__(self, resource_name: str, args: ModalAppArgs, opts: pulumi.ResourceOptions | None = None):
+        props: dict[str, Any] = {"source_file": DEFAULT_SOURCE, **args}
+        props.update({"source_hash": None, "app_id": None, "version": None, "web_url": None, "web_urls": None})
+        super().__init__(AppProvider(), resource_name, props, opts)

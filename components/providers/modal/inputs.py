@@ -137,9 +137,31 @@ class Checker:
         return dict(sorted(value.items()))
 
 
-def snake_case(prop: str) -> str:
-    """`secretId` -> `secret_id`: dynamic resources expose their outputs as Python attributes."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", prop).lower()
+def camel_case(prop: str) -> str:
+    """`secret_id` -> `secretId`."""
+    head, *rest = prop.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+class CamelCaseProperties:
+    """Mixin for dynamic resources: snake_case attributes in Python, camelCase properties in state.
+
+    The SDK names each output attribute after its key in `props` and maps names with these two
+    methods on the way to and from the engine. It applies them to the keys of nested dicts too, so
+    only the resource's own property names (`PROPERTIES`) are mapped: env var names, mount paths and
+    other user keys pass through untouched.
+    """
+
+    PROPERTIES: tuple[str, ...] = ()
+
+    def translate_input_property(self, prop: str) -> str:
+        return camel_case(prop) if prop in self.PROPERTIES else prop
+
+    def translate_output_property(self, prop: str) -> str:
+        for name in self.PROPERTIES:
+            if camel_case(name) == prop:
+                return name
+        return prop
 
 
 def changed(olds: Mapping[str, Any], news: Mapping[str, Any], keys: tuple[str, ...]) -> list[str]:

@@ -20,7 +20,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from components.providers import credentials as creds
 from components.providers.modal import hashing
-from components.providers.modal.inputs import ENV_VAR, Checker, changed, has_unknown, snake_case
+from components.providers.modal.inputs import ENV_VAR, CamelCaseProperties, Checker, changed, has_unknown
 from components.providers.modal.session import Target, Token, run, token_from
 
 DRIFTED = ""
@@ -144,10 +144,12 @@ class ModalSecretArgs(TypedDict):
     """Environment variable -> value. Stored only as a Pulumi secret."""
 
 
-class ModalSecret(pulumi.dynamic.Resource, module="modal", name="Secret"):
+class ModalSecret(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", name="Secret"):
     secret_id: pulumi.Output[str]
     """Modal's id for the current incarnation; changes whenever the secret is re-created."""
     keys: pulumi.Output[list[str]]
+
+    PROPERTIES = ("secret_id", "values_hash")
 
     def __init__(self, resource_name: str, args: ModalSecretArgs, opts: pulumi.ResourceOptions | None = None):
         props = {
@@ -155,13 +157,10 @@ class ModalSecret(pulumi.dynamic.Resource, module="modal", name="Secret"):
             "environment": args["environment"],
             # Secret as a whole, so the engine keeps the same-named output secret too.
             "values": pulumi.Output.secret(args["values"]),
-            "secretId": None,
+            "secret_id": None,
             "keys": None,
             "salt": None,
-            "valuesHash": None,
+            "values_hash": None,
         }
         opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["values"]))
         super().__init__(SecretProvider(), resource_name, props, opts)
-
-    def translate_output_property(self, prop: str) -> str:
-        return snake_case(prop)

@@ -22,7 +22,7 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 
 from components.providers import credentials as creds
 from components.providers.modal import hashing
-from components.providers.modal.inputs import Checker, changed, has_unknown, is_unknown, snake_case
+from components.providers.modal.inputs import CamelCaseProperties, Checker, changed, has_unknown, is_unknown
 from components.providers.modal.session import Target, Token, run, token_from
 
 DRIFTED = "drifted"
@@ -201,23 +201,22 @@ class ModalVolumeArgs(TypedDict, total=False):
     """Where in the volume the seed goes (default /)."""
 
 
-class ModalVolume(pulumi.dynamic.Resource, module="modal", name="Volume"):
+class ModalVolume(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", name="Volume"):
     volume_id: pulumi.Output[str]
     name: pulumi.Output[str]
     seed_hash: pulumi.Output[str]
+
+    PROPERTIES = ("seed_dir", "seed_path", "seed_hash", "seed_files", "volume_id")
 
     def __init__(self, resource_name: str, args: ModalVolumeArgs, opts: pulumi.ResourceOptions | None = None):
         props = {
             "name": args["name"],
             "environment": args["environment"],
             "version": args.get("version", 0),
-            "seedDir": args.get("seed_dir", ""),
-            "seedPath": args.get("seed_path", "/"),
-            "seedHash": None,
-            "seedFiles": None,
-            "volumeId": None,
+            "seed_dir": args.get("seed_dir", ""),
+            "seed_path": args.get("seed_path", "/"),
+            "seed_hash": None,
+            "seed_files": None,
+            "volume_id": None,
         }
         super().__init__(VolumeProvider(), resource_name, props, opts)
-
-    def translate_output_property(self, prop: str) -> str:
-        return snake_case(prop)

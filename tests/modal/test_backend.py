@@ -1,0 +1,116 @@
+"""The Modal backend of GpuEndpoint under Pulumi mocks: what it registers, under whom, and what stays secret."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.config import Model
+from components.gpu.endpoint import GpuEndpoint
+from components.offline import is_secret, run_program
+from components.providers.modal.app import DEFAULT_SOURCE
+
+EMBEDDER = {
+    "source": "hf://sentence-transformers/all-MiniLM-L6-v2",
+    "task": "feature-extraction",
+    "endpoint": {
+        "provider": "modal",
+        "gpu": {"type": "T4"},
+        "workers": {"min": 0, "max": 1},
+        "idleTimeoutSeconds": 120,
+        "secretEnv": {"HF_TOKEN": "hfToken"},
+    },
+}
+SHA = "c9745ed1d9f207416be6d2e6f8de32d1f16199bf"
+
+
+def _program(model: Model, secret_env: dict[str, str], gpu_ids: list[str], **extra: object):
+    def program() -> None:
+        assert model.endpoint is not None
+        endpoint = GpuEndpoint(
+            "embedder",
+            {
+                "stack": "dev",
+                "environment": "dev",
+                "model_key": "embedder",
+                "model": model,
+                "endpoint": model.endpoint,
+                "revision": pulumi.Output.from_input(SHA),
+                "gpu_ids": pulumi.Output.from_input(gpu_ids),
+                "image": None,
+                "env": {"LOG_LEVEL": "info"},
+                "secret_env": {k: pulumi.Output.secret(v) for k, v in secret_env.items()},
+                "protect": False,
+                **extra,  # type: ignore[typeddict-item]
+            },
+        )
+        pulumi.export("url", endpoint.url)
+
+    return program
+
+
+@pytest.fixture(scope="module")
+def run():
+    model = Model.model_validate(EMBEDDER)
+    return run_program("dev", program=_program(model, {"HF_TOKEN": "hf_supersecret"}, ["T4"]))
+
+
+def _one(run, typ: str):
+    found = [r for r in run.resources if r.type == typ]
+    assert len(found) == 1, [r.type for r in run.resources]
+    return found[0]
+
+
+def test_registers_secret_volume_and_app_under_the_endpoint(run):
+    endpoint = _one(run, "modelstack:gpu:Endpoint")
+    secret = _one(run, "pulumi-python:dynamic/modal:Secret")
+    volume = _one(run, "pulumi-python:dynamic/modal:Volume")
+    app = _one(run, "pulumi-python:dynamic/modal:App")
+    assert {secret.parent, volume.parent, app.parent} == {endpoint.urn}
+    assert (secret.name, volume.name, app.name) == ("embedder-secret", "embedder-cache", "embedder-app")
+
+    assert app.value("name") == "modelstack-dev-embedder"
+    assert secret.value("name") == "modelstack-dev-embedder-env"
+    assert volume.value("name") == "modelstack-dev-embedder-cache"
+    # The environment is explicit on every resource, never left to MODAL_ENVIRONMENT.
+    assert {r.value("environment") for r in (secret, volume, app)} == {"main"}
+
+
+def test_app_carries_the_endpoint_settings(run):
+    app = _one(run, "pulumi-python:dynamic/modal:App")
+    assert app.value("sourceFile") == DEFAULT_SOURCE
+    assert app.value("gpu") == ["T4"]
+    assert (app.value("minContainers"), app.value("maxContainers"), app.value("bufferContainers")) == (0, 1, 0)
+    assert app.value("scaledownWindow") == 120
+    assert app.value("timeout") == 600
+    assert app.value("secrets") == ["modelstack-dev-embedder-env"]
+    assert app.value("volumes") == {"/cache": "modelstack-dev-embedder-cache"}
+    assert app.value("webEndpoints") == ["Model.web"]
+    env = app.value("env")
+    assert env["MODELSTACK_MODEL_ID"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert env["MODELSTACK_MODEL_REVISION"] == SHA
+    assert env["MODELSTACK_MODEL_TASK"] == "feature-extraction"
+    assert env["HF_HOME"] == "/cache/hf"
+    assert env["LOG_LEVEL"] == "info"
+    # A re-created secret has a new id, which must redeploy the app.
+    assert "secret" in app.value("triggers")
+
+
+def test_secret_values_stay_wrapped_secrets(run):
+    secret = _one(run, "pulumi-python:dynamic/modal:Secret")
+    assert is_secret(secret.inputs["values"])
+    assert secret.value("values") == {"HF_TOKEN": "hf_supersecret"}
+    for r in run.resources:
+        if r.type != "pulumi-python:dynamic/modal:Secret":
+            assert "hf_supersecret" not in repr(r.inputs), r.type
+
+
+def test_no_secret_resource_without_secret_env_and_gpu_fallback_with_count():
+    spec = {**EMBEDDER, "endpoint": {**EMBEDDER["endpoint"], "secretEnv": {}, "gpu": {"types": ["L4", "A10G"], "count": 2}}}
+    model = Model.model_validate(spec)
+    run = run_program("dev", program=_program(model, {}, ["L4", "A10G"], modal_environment="dev"))
+    assert not [r for r in run.resources if r.type == "pulumi-python:dynamic/modal:Secret"]
+    app = _one(run, "pulumi-python:dynamic/modal:App")
+    assert app.value("gpu") == ["L4:2", "A10G:2"]
+    assert app.value("secrets") == []
+    assert app.value("environment") == "dev"
