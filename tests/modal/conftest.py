@@ -35,6 +35,8 @@ def fake_modal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Fake
     finally:
         fake.stop()
     assert fake.errors == [], f"the fake Modal server itself failed: {fake.errors}"
+    if not getattr(fake, "expect_unimplemented", False):
+        assert fake.unimplemented == [], f"the code under test called RPCs the fake does not fake: {fake.unimplemented}"
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def configured(provider: Any, fake: FakeModal | None, **overrides: str) -> Any:
 
 
 @pytest.fixture
-def engine(fake_modal: FakeModal) -> Iterator[DynamicEngine]:
+def engine(fake_modal: FakeModal, worker_requirements: Path) -> Iterator[DynamicEngine]:
     """The SDK's provider server, configured with the fake's token and pointed at the fake."""
     env = {"MODAL_SERVER_URL": fake_modal.url, "MODAL_CONFIG_PATH": os.environ["MODAL_CONFIG_PATH"]}
     if modal_settings.REQUIREMENTS in os.environ:

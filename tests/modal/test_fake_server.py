@@ -85,6 +85,7 @@ def test_injected_faults_surface_once_retries_are_spent(fake_modal, client):
 
 
 def test_calls_to_rpcs_the_fake_does_not_implement_are_listed(fake_modal, client):
+    fake_modal.expect_unimplemented = True
     with pytest.raises(Exception, match="does not implement"):
         modal.Dict.objects.create("d", environment_name="main", client=client)
     assert fake_modal.unimplemented == ["DictGetOrCreate"]
