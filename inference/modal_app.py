@@ -32,18 +32,23 @@ DEFAULT_REQUIREMENTS = "inference/worker/requirements.txt"
 settings = ModalSettings.from_env()
 
 
-def _requirements_file() -> str:
+def _requirements_files() -> list[str]:
+    """The worker's requirements (and its diffusers extras for text-to-image), as images/worker uses."""
     path = Path(os.environ.get(REQUIREMENTS) or DEFAULT_REQUIREMENTS)
-    return str(path if path.is_absolute() else PROJECT_ROOT / path)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    files = [path]
+    diffusers = path.with_name("requirements-diffusers.txt")
+    if settings.env.get(names.MODEL_TASK) == "text-to-image" and diffusers.is_file():
+        files.append(diffusers)
+    return [str(f) for f in files]
 
 
-image = (
-    modal.Image.debian_slim(python_version="3.11")
-    # The worker's own dependencies (torch, transformers, ...), maintained next to the worker.
-    .pip_install_from_requirements(_requirements_file())
-    # What this file needs on top for its web endpoint.
-    .pip_install("fastapi>=0.115,<1")
-)
+image = modal.Image.debian_slim(python_version="3.11")
+# The worker's own dependencies (torch, transformers, ...), maintained next to the worker.
+for _requirements in _requirements_files():
+    image = image.pip_install_from_requirements(_requirements)
+# What this file needs on top for its web endpoint.
+image = image.pip_install("fastapi>=0.115,<1")
 
 app = modal.App(settings.app_name)
 

@@ -1,6 +1,6 @@
 """The Modal backend of `GpuEndpoint`: a secret, an HF-cache volume and a deployed app per endpoint.
 
-    <name>-cache   ModalVolume  modelstack-<stack>-<model>-cache, mounted at /cache (HF_HOME=/cache/hf),
+    <name>-cache   ModalVolume  modelstack-<stack>-<model>-cache, mounted at /cache (HF_HOME=/cache/huggingface),
                                 so a container loads the pinned snapshot the first one downloaded
     <name>-secret  ModalSecret  modelstack-<stack>-<model>-env: the endpoint's secretEnv (only if any)
     <name>-app     ModalApp     modelstack-<stack>-<model>: inference/modal_app.py with the endpoint's
@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 
 DEFAULT_MODAL_ENVIRONMENT = "main"
 """Modal's default environment. Set `modal_environment` to deploy elsewhere."""
+# Where the worker image (images/worker) expects its model volume and HF cache.
 CACHE_MOUNT = "/cache"
-HF_HOME = f"{CACHE_MOUNT}/hf"
+HF_HOME = f"{CACHE_MOUNT}/huggingface"
+# Names the endpoint in the worker's readiness callback where the platform does not (Modal).
+ENDPOINT_ID = getattr(worker_env, "ENDPOINT_ID", "MODELSTACK_ENDPOINT_ID")
 WEB_ENDPOINT = "Model.web"
 # Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters.
 APP_NAME_MAX = 48
@@ -51,9 +54,10 @@ def gpu_names(ids: Sequence[str], count: int) -> list[str]:
     return [f"{gpu}:{count}" if count > 1 else gpu for gpu in ids]
 
 
-def worker_environment(args: GpuEndpointArgs) -> dict[str, pulumi.Input[str]]:
+def worker_environment(args: GpuEndpointArgs, name: str) -> dict[str, pulumi.Input[str]]:
     model = args["model"]
     env: dict[str, pulumi.Input[str]] = {
+        ENDPOINT_ID: name,
         worker_env.MODEL_KEY: args["model_key"],
         worker_env.MODEL_ID: model.repo_id,
         worker_env.MODEL_REVISION: args["revision"],
@@ -103,7 +107,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
             "timeout": endpoint.execution_timeout_seconds,
             "secrets": secret_names,
             "volumes": {CACHE_MOUNT: cache.name},
-            "env": worker_environment(args),
+            "env": worker_environment(args, base),
             "warm_schedule": getattr(endpoint, "warm_schedule", None) or "",
             "web_endpoints": [WEB_ENDPOINT],
             "triggers": triggers,

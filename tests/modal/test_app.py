@@ -23,7 +23,7 @@ MODEL_ENV = {
     "MODELSTACK_MODEL_ID": "sentence-transformers/all-MiniLM-L6-v2",
     "MODELSTACK_MODEL_REVISION": SHA,
     "MODELSTACK_MODEL_TASK": "feature-extraction",
-    "HF_HOME": "/cache/hf",
+    "HF_HOME": "/cache/huggingface",
 }
 
 

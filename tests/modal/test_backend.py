@@ -90,8 +90,9 @@ def test_app_carries_the_endpoint_settings(run):
     assert env["MODELSTACK_MODEL_ID"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert env["MODELSTACK_MODEL_REVISION"] == SHA
     assert env["MODELSTACK_MODEL_TASK"] == "feature-extraction"
-    assert env["HF_HOME"] == "/cache/hf"
+    assert env["HF_HOME"] == "/cache/huggingface"
     assert env["LOG_LEVEL"] == "info"
+    assert env["MODELSTACK_ENDPOINT_ID"] == "modelstack-dev-embedder"
     # A re-created secret has a new id, which must redeploy the app.
     assert "secret" in app.value("triggers")
 
