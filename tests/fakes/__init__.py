@@ -1,1 +1,1 @@
-"""Local fakes of vendor control planes, each speaking the vendor's real protocol on 127.0.0.1."""
+"""Local stand-ins for vendor APIs, each spoken to by the vendor's real client."""
