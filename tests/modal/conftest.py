@@ -1,23 +1,19 @@
-"""Fixtures for the Modal providers: the fake control plane, credentials, and a provider configured
-the way the engine configures it (through `configure()`, never through inputs)."""
+"""Fixtures for the Modal providers: the fake control plane and the SDK's provider server pointed at it."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
 from inference import modal_settings
 from tests.fakes.modal_server import FakeModal
+from tests.modal.helpers import stack_config
 from tests.support.dynamic_engine import REPO_ROOT, DynamicEngine
 
 ENVIRONMENTS = ("main", "dev", "prod")
-CREDENTIALS_KEY = "modelstack:credentials"
 WORKER_REQUIREMENTS = REPO_ROOT / "inference" / "worker" / "requirements.txt"
 
 
@@ -52,22 +48,6 @@ def worker_requirements(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path
     stand_in.write_text("huggingface_hub>=0.24,<2\n")
     monkeypatch.setenv(modal_settings.REQUIREMENTS, str(stand_in))
     return stand_in
-
-
-def credentials(fake: FakeModal) -> dict[str, str]:
-    return {"modalTokenId": fake.token_id, "modalTokenSecret": fake.token_secret}
-
-
-def stack_config(fake: FakeModal) -> dict[str, Any]:
-    return {CREDENTIALS_KEY: json.dumps(credentials(fake))}
-
-
-def configured(provider: Any, fake: FakeModal | None, **overrides: str) -> Any:
-    """`provider` after configure(), as the provider server does it, with the fake's token."""
-    creds = credentials(fake) if fake is not None else {}
-    creds.update(overrides)
-    provider.configure(SimpleNamespace(config={CREDENTIALS_KEY: json.dumps(creds)}))
-    return provider
 
 
 @pytest.fixture

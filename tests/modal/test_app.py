@@ -9,11 +9,13 @@ import modal
 import pytest
 from grpclib import Status
 from modal_proto import api_pb2
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
 
 from components.providers.modal.app import AppProvider
 from components.providers.modal.session import ModalProviderError
 from tests.fakes.modal_server import FakeApp, FakeModal
-from tests.modal.conftest import configured
+from tests.modal.helpers import configured
 from tests.support.dynamic_engine import DynamicEngine
 
 NAME = "modelstack-dev-embedder"
@@ -333,3 +335,13 @@ def test_check_reports_problems_offline(tmp_path):
         "minContainers": 3, "maxContainers": 1, "strategy": "yolo", "volumes": {"data": "v"}, "tag": "bad tag!",
     }).failures
     assert {f.property for f in failures} == {"sourceFile", "maxContainers", "strategy", "volumes.data", "tag"}
+
+
+def test_preview_tolerates_unknown_inputs(fake_modal, engine: DynamicEngine):
+    provider = AppProvider()
+    pending = {**_inputs(rpc.UNKNOWN), "secrets": [rpc.UNKNOWN], "volumes": {"/cache": rpc.UNKNOWN}}
+    assert engine.preview(provider, pending) is None  # would create; Check passed
+    olds = {**_inputs("st-1"), "sourceHash": "sha256:x"}
+    diff = configured(AppProvider(), fake_modal).diff("ap-x", olds, {**olds, "triggers": {"secret": Unknown()}})
+    assert diff.changes is True and diff.replaces == []
+    assert fake_modal.calls == []

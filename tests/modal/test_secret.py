@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import modal
 import pytest
@@ -12,7 +13,7 @@ from pulumi.runtime import rpc
 
 from components.providers.modal.secret import SecretProvider
 from components.providers.modal.session import ModalProviderError
-from tests.modal.conftest import configured
+from tests.modal.helpers import configured
 from tests.support.dynamic_engine import DynamicEngine, ProviderError
 
 FIRST = {"HF_TOKEN": "hf_first_value_123", "WASABI_SECRET_KEY": "wasabi-first-456"}
@@ -178,6 +179,15 @@ def test_transient_faults_are_retried_within_bounds(fake_modal):
     assert "after 3 attempts" in str(info.value)
     assert len(fake_modal.calls_to("SecretGetOrCreate")) - before == 3 * 4  # 3 attempts x (1 + 3 client retries)
     assert elapsed < 15
+
+
+def test_one_provider_serves_concurrent_operations(fake_modal):
+    """The provider server runs up to 4 operations at once on one provider object."""
+    provider = configured(SecretProvider(), fake_modal)
+    names = [f"s{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda n: provider.create({"name": n, "environment": "main", "values": {"K": n}}), names))
+    assert {n: fake_modal.state.named_secret("main", n).env["K"] for n in names} == {n: n for n in names}
 
 
 def test_not_found_on_delete_is_success(fake_modal):

@@ -12,7 +12,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from components.providers.modal.volume import VolumeProvider
-from tests.modal.conftest import configured
+from tests.modal.helpers import configured
 from tests.support.dynamic_engine import DynamicEngine
 
 BIG = os.urandom(5 * 1024 * 1024)  # large enough to take the blob upload path

@@ -30,6 +30,7 @@ from typing import Any, TypedDict
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.output import Unknown
 
 from components.providers import credentials as creds
 from components.providers.modal import hashing
@@ -160,7 +161,7 @@ class AppProvider(ResourceProvider):
     @staticmethod
     def _source_hash(c: Checker, source_file: Any, include: Any) -> Any:
         if is_unknown(source_file) or has_unknown(include):
-            return source_file if is_unknown(source_file) else include
+            return Unknown()
         if not isinstance(source_file, str) or not Path(source_file).is_file():
             c.fail("sourceFile", f"app file {source_file!r} not found (paths are relative to the project root)")
             return ""

@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.output import Unknown
 
 from components.providers import credentials as creds
 from components.providers.modal import hashing
@@ -55,7 +56,7 @@ class VolumeProvider(ResourceProvider):
         }
         seed_dir = inputs["seedDir"]
         if is_unknown(seed_dir):
-            inputs["seedHash"], inputs["seedFiles"] = seed_dir, seed_dir
+            inputs["seedHash"], inputs["seedFiles"] = Unknown(), Unknown()
         elif seed_dir:
             directory = Path(seed_dir)
             if not directory.is_dir():
