@@ -15,8 +15,8 @@ HTTP API, one URL (the `Model.web` endpoint):
     POST /predict  -> the worker's answer for the JSON object in the body; 400 {"error": ...} on bad input
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI resolves the handlers' annotations at runtime,
+# and `Request` is imported inside the container-side method, out of reach of string annotations.
 import os
 from pathlib import Path
 from typing import Any

@@ -265,12 +265,19 @@ def test_a_users_own_app_file_with_volumes_secrets_and_a_warm_schedule(fake_moda
 def test_apps_in_one_stack_do_not_share_module_state(fake_modal, worker_requirements):
     """Each deploy imports the app file in its own process: the second app gets its own settings."""
     provider = configured(AppProvider(), fake_modal)
-    for name, gpu in (("modelstack-dev-a", "T4"), ("modelstack-dev-b", "H100")):
-        provider.create(provider.check({}, {"name": name, "environment": "main", "gpu": [gpu]}).inputs)
-    for name, gpu in (("modelstack-dev-a", "T4"), ("modelstack-dev-b", "H100")):
+    apps = {"modelstack-dev-a": ("T4", ""), "modelstack-dev-b": ("H100", "0 9 * * 1-5")}
+    for name, (gpu, warm) in apps.items():
+        provider.create(provider.check({}, {"name": name, "environment": "main", "gpu": [gpu], "warmSchedule": warm}).inputs)
+    for name, (gpu, warm) in apps.items():
         app = fake_modal.state.deployed_app("main", name)
-        assert _gpus(_definitions(fake_modal, app, "Model.*")) == [gpu]
-        assert _container_env(fake_modal, _definitions(fake_modal, app, "Model.*")[0])["MODELSTACK_MODAL_APP_NAME"] == name
+        [definition] = _definitions(fake_modal, app, "Model.*")
+        assert _gpus([definition]) == [gpu]
+        assert _container_env(fake_modal, definition)["MODELSTACK_MODAL_APP_NAME"] == name
+        # our app file's optional warm schedule: a scheduled function only where asked for
+        if warm:
+            assert _definitions(fake_modal, app, "keep_warm")[0].schedule.cron.cron_string == warm
+        else:
+            assert set(app.function_ids) == {"Model.*"}
 
 
 def test_environment_is_explicit_end_to_end(fake_modal, worker_requirements, monkeypatch):
