@@ -352,3 +352,21 @@ def test_preview_tolerates_unknown_inputs(fake_modal, engine: DynamicEngine):
     diff = configured(AppProvider(), fake_modal).diff("ap-x", olds, {**olds, "triggers": {"secret": Unknown()}})
     assert diff.changes is True and diff.replaces == []
     assert fake_modal.calls == []
+
+
+def test_a_user_file_with_deprecated_modal_parameters_fails_with_modals_message(fake_modal, tmp_path):
+    """Seed guides still say keep_warm; modal 1.6 refuses it, and the error must say so plainly."""
+    source = _user_app(tmp_path, """
+        import modal
+        app = modal.App("old-style")
+
+        @app.function(keep_warm=1)
+        def f():
+            pass
+    """)
+    provider = configured(AppProvider(), fake_modal)
+    with pytest.raises(ModalProviderError) as info:
+        provider.create(provider.check({}, {"name": "old-style", "environment": "main", "sourceFile": str(source)}).inputs)
+    assert "create failed: DeprecationError" in str(info.value)
+    assert "'keep_warm' parameter has been renamed to 'min_containers'" in str(info.value)
+    assert fake_modal.calls == []  # it failed at import, before talking to Modal
