@@ -1,39 +1,79 @@
-"""The Modal backend of `GpuEndpoint`: a secret, an HF-cache volume and a deployed app per endpoint.
+"""The Modal backend of `GpuEndpoint`: volumes, a secret and a deployed app per endpoint.
 
-    <name>-cache   ModalVolume  modelstack-<stack>-<model>-cache, mounted at /cache (HF_HOME=/cache/huggingface),
-                                so a container loads the pinned snapshot the first one downloaded
-    <name>-secret  ModalSecret  modelstack-<stack>-<model>-env: the endpoint's secretEnv (only if any)
-    <name>-app     ModalApp     modelstack-<stack>-<model>: inference/modal_app.py with the endpoint's
-                                GPU(s), scaling, timeout, model and pinned revision
+With the default `ModalOptions` (our app file, inference/modal_app.py):
 
-Every child names its Modal environment explicitly. The app's id, deployed version and web URL are
-the endpoint's outputs.
+    <name>-volume-cache  ModalVolume  modelstack-<stack>-<model>-cache at /cache, where the worker keeps
+                                      its HF cache (HF_HOME=/cache/huggingface): containers after the
+                                      first load the pinned snapshot from it, not from the Hub
+    <name>-secret        ModalSecret  modelstack-<stack>-<model>-env: the endpoint's secretEnv (if any)
+    <name>-app           ModalApp     modelstack-<stack>-<model>: the app file with the endpoint's GPU(s),
+                                      scaling, timeout, model and pinned revision
+
+A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
+its file, the volumes it mounts (managed here, optionally seeded), existing Modal secrets it attaches
+by name, its web endpoints and an optional warm schedule. Every child names its Modal environment
+explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
 from components.naming import physical_name
 from components.providers.modal import ModalApp, ModalSecret, ModalVolume
+from components.providers.modal.app import DEFAULT_SOURCE
 from inference import env as worker_env
 
 if TYPE_CHECKING:
     from components.gpu.endpoint import EndpointOutputs, GpuEndpoint, GpuEndpointArgs
 
 DEFAULT_MODAL_ENVIRONMENT = "main"
-"""Modal's default environment. Set `modal_environment` to deploy elsewhere."""
+"""Modal's default environment; explicit on every resource, never left to MODAL_ENVIRONMENT."""
 # Where the worker image (images/worker) expects its model volume and HF cache.
 CACHE_MOUNT = "/cache"
 HF_HOME = f"{CACHE_MOUNT}/huggingface"
 # Names the endpoint in the worker's readiness callback where the platform does not (Modal).
 ENDPOINT_ID = getattr(worker_env, "ENDPOINT_ID", "MODELSTACK_ENDPOINT_ID")
-WEB_ENDPOINT = "Model.web"
 # Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters.
 APP_NAME_MAX = 48
+
+
+@dataclass(frozen=True)
+class ModalVolumeSpec:
+    """A volume the app mounts. The stack creates it (and deletes it with the stack)."""
+
+    name: str = ""
+    """Modal volume name; default `<app name>-<mount path slug>`."""
+    seed_dir: str = ""
+    """Local directory uploaded into it (checkpoints, a model snapshot); empty for none."""
+    seed_path: str = "/"
+    version: int = 0
+    """VolumeFS version, 1 or 2; 0 lets Modal choose."""
+
+
+def _default_volumes() -> dict[str, ModalVolumeSpec]:
+    return {CACHE_MOUNT: ModalVolumeSpec()}
+
+
+@dataclass(frozen=True)
+class ModalOptions:
+    """How an endpoint is deployed on Modal. The platform builds it from the endpoint's config."""
+
+    environment: str = DEFAULT_MODAL_ENVIRONMENT
+    app_file: str = DEFAULT_SOURCE
+    include: Sequence[str] = ()
+    """More paths a deploy depends on (requirements, files the image copies): part of the source hash."""
+    web_endpoints: Sequence[str] = ("Model.web",)
+    volumes: Mapping[str, ModalVolumeSpec] = field(default_factory=_default_volumes)
+    """Mount path -> volume."""
+    secrets: Sequence[str] = ()
+    """Existing Modal secrets attached by name (not managed by the stack)."""
+    warm_schedule: str = ""
+    """Cron (UTC) for a function that keeps a container warm; empty for none."""
 
 
 def app_name(stack: str, model_key: str) -> str:
@@ -41,12 +81,9 @@ def app_name(stack: str, model_key: str) -> str:
     return physical_name("modelstack", stack, model_key, max_len=APP_NAME_MAX)
 
 
-def modal_environment(args: GpuEndpointArgs) -> str:
-    """The Modal environment: `args['modal_environment']`, else the endpoint's `modalEnvironment`
-    config (a proposed field), else Modal's default `main`. Never left to MODAL_ENVIRONMENT."""
-    explicit = args.get("modal_environment")  # type: ignore[misc]
-    configured = getattr(args["endpoint"], "modal_environment", None)
-    return str(explicit or configured or DEFAULT_MODAL_ENVIRONMENT)
+def options(args: GpuEndpointArgs) -> ModalOptions:
+    opts = args.get("modal")  # type: ignore[misc]
+    return opts if isinstance(opts, ModalOptions) else ModalOptions()
 
 
 def gpu_names(ids: Sequence[str], count: int) -> list[str]:
@@ -54,7 +91,11 @@ def gpu_names(ids: Sequence[str], count: int) -> list[str]:
     return [f"{gpu}:{count}" if count > 1 else gpu for gpu in ids]
 
 
-def worker_environment(args: GpuEndpointArgs, name: str) -> dict[str, pulumi.Input[str]]:
+def _slug(path: str) -> str:
+    return physical_name(path.strip("/") or "root", max_len=20)
+
+
+def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> dict[str, pulumi.Input[str]]:
     model = args["model"]
     env: dict[str, pulumi.Input[str]] = {
         ENDPOINT_ID: name,
@@ -64,8 +105,9 @@ def worker_environment(args: GpuEndpointArgs, name: str) -> dict[str, pulumi.Inp
         worker_env.MODEL_TASK: model.task or "",
         worker_env.STACK: args["stack"],
         worker_env.ENVIRONMENT: args["environment"],
-        worker_env.HF_HOME: HF_HOME,
     }
+    if CACHE_MOUNT in opts.volumes:
+        env[worker_env.HF_HOME] = HF_HOME
     env.update(args["env"])
     return env
 
@@ -74,13 +116,28 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
     from components.gpu.endpoint import EndpointOutputs
 
     endpoint = args["endpoint"]
-    environment = modal_environment(args)
+    opts = options(args)
+    environment = opts.environment
     base = app_name(args["stack"], args["model_key"])
     child = pulumi.ResourceOptions(parent=parent, protect=args["protect"])
 
-    cache = ModalVolume(f"{name}-cache", {"name": f"{base}-cache", "environment": environment}, opts=child)
+    volumes: dict[str, pulumi.Input[str]] = {}
+    for path, spec in sorted(opts.volumes.items()):
+        slug = _slug(path)
+        volume = ModalVolume(
+            f"{name}-volume-{slug}",
+            {
+                "name": spec.name or f"{base}-{slug}",
+                "environment": environment,
+                "version": spec.version,
+                "seed_dir": spec.seed_dir,
+                "seed_path": spec.seed_path,
+            },
+            opts=child,
+        )
+        volumes[path] = volume.name
 
-    secret_names: list[pulumi.Input[str]] = []
+    secret_names: list[pulumi.Input[str]] = list(opts.secrets)
     triggers: dict[str, pulumi.Input[str]] = {}
     if args["secret_env"]:
         secret = ModalSecret(
@@ -99,6 +156,8 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
         {
             "name": base,
             "environment": environment,
+            "source_file": opts.app_file,
+            "include": list(opts.include),
             "gpu": gpu,
             "min_containers": endpoint.workers.min,
             "max_containers": endpoint.workers.max,
@@ -106,10 +165,10 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
             "scaledown_window": endpoint.idle_timeout_seconds,
             "timeout": endpoint.execution_timeout_seconds,
             "secrets": secret_names,
-            "volumes": {CACHE_MOUNT: cache.name},
-            "env": worker_environment(args, base),
-            "warm_schedule": getattr(endpoint, "warm_schedule", None) or "",
-            "web_endpoints": [WEB_ENDPOINT],
+            "volumes": volumes,
+            "env": worker_environment(args, base, opts),
+            "warm_schedule": opts.warm_schedule,
+            "web_endpoints": list(opts.web_endpoints),
             "triggers": triggers,
         },
         opts=child,
@@ -117,5 +176,5 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
     return EndpointOutputs(
         endpoint_id=app.app_id,
         url=app.web_url,
-        version=app.version.apply(lambda v: str(v) if v is not None else ""),
+        version=app.version.apply(lambda v: str(int(v)) if v is not None else ""),
     )

@@ -7,6 +7,7 @@ import pytest
 
 from components.config import Model
 from components.gpu.endpoint import GpuEndpoint
+from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
 from components.offline import is_secret, run_program
 from components.providers.modal.app import DEFAULT_SOURCE
 
@@ -67,7 +68,7 @@ def test_registers_secret_volume_and_app_under_the_endpoint(run):
     volume = _one(run, "pulumi-python:dynamic/modal:Volume")
     app = _one(run, "pulumi-python:dynamic/modal:App")
     assert {secret.parent, volume.parent, app.parent} == {endpoint.urn}
-    assert (secret.name, volume.name, app.name) == ("embedder-secret", "embedder-cache", "embedder-app")
+    assert (secret.name, volume.name, app.name) == ("embedder-secret", "embedder-volume-cache", "embedder-app")
 
     assert app.value("name") == "modelstack-dev-embedder"
     assert secret.value("name") == "modelstack-dev-embedder-env"
@@ -109,7 +110,7 @@ def test_secret_values_stay_wrapped_secrets(run):
 def test_no_secret_resource_without_secret_env_and_gpu_fallback_with_count():
     spec = {**EMBEDDER, "endpoint": {**EMBEDDER["endpoint"], "secretEnv": {}, "gpu": {"types": ["L4", "A10G"], "count": 2}}}
     model = Model.model_validate(spec)
-    run = run_program("dev", program=_program(model, {}, ["L4", "A10G"], modal_environment="dev"))
+    run = run_program("dev", program=_program(model, {}, ["L4", "A10G"], modal=ModalOptions(environment="dev")))
     assert not [r for r in run.resources if r.type == "pulumi-python:dynamic/modal:Secret"]
     app = _one(run, "pulumi-python:dynamic/modal:App")
     assert app.value("gpu") == ["L4:2", "A10G:2"]
@@ -164,6 +165,38 @@ def test_the_dev_stacks_modal_model_registers_its_modal_resources():
     assert app.value("gpu") == ["T4"]
     assert (app.value("minContainers"), app.value("maxContainers"), app.value("scaledownWindow")) == (0, 1, 120)
     assert app.value("env")["MODELSTACK_MODEL_ID"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_a_users_own_app_file_hatcat_style():
+    """HatCat: its own app file, two volumes (one seeded), an existing HF secret, a UI endpoint, warm hours."""
+    spec = {**EMBEDDER, "source": "hf://google/gemma-3-4b-pt",
+            "endpoint": {**EMBEDDER["endpoint"], "secretEnv": {}, "gpu": {"types": ["T4", "A10G"]}, "idleTimeoutSeconds": 300}}
+    model = Model.model_validate(spec)
+    modal_opts = ModalOptions(
+        app_file="scripts/deploy/modal_app.py",
+        include=("requirements.txt",),
+        web_endpoints=("ui",),
+        volumes={"/models": ModalVolumeSpec(name="hatcat-models"), "/data": ModalVolumeSpec(seed_dir="data/seed", seed_path="/seed")},
+        secrets=("huggingface",),
+        warm_schedule="*/15 8-18 * * 1-5",
+    )
+    run = run_program("dev", program=_program(model, {}, ["T4", "A10G"], modal=modal_opts))
+    endpoint = _one(run, "modelstack:gpu:Endpoint")
+    volumes = {r.name: r for r in run.resources if r.type == "pulumi-python:dynamic/modal:Volume"}
+    assert set(volumes) == {"embedder-volume-models", "embedder-volume-data"}
+    assert {r.parent for r in volumes.values()} == {endpoint.urn}
+    assert volumes["embedder-volume-models"].value("name") == "hatcat-models"
+    assert volumes["embedder-volume-data"].value("name") == "modelstack-dev-embedder-data"
+    assert (volumes["embedder-volume-data"].value("seedDir"), volumes["embedder-volume-data"].value("seedPath")) == ("data/seed", "/seed")
+    app = _one(run, "pulumi-python:dynamic/modal:App")
+    assert app.value("sourceFile") == "scripts/deploy/modal_app.py"
+    assert app.value("include") == ["requirements.txt"]
+    assert app.value("volumes") == {"/data": "modelstack-dev-embedder-data", "/models": "hatcat-models"}
+    assert app.value("secrets") == ["huggingface"]
+    assert app.value("webEndpoints") == ["ui"]
+    assert app.value("warmSchedule") == "*/15 8-18 * * 1-5"
+    assert app.value("gpu") == ["T4", "A10G"]
+    assert "HF_HOME" not in app.value("env")  # no /cache volume: the app decides where its cache lives
 
 
 @pytest.mark.xfail(strict=True, reason="platform.py does not create GpuEndpoints yet; the lead wires them")
