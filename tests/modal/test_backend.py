@@ -101,6 +101,7 @@ def test_app_carries_the_endpoint_settings(run):
 def test_secret_values_stay_wrapped_secrets(run):
     secret = _one(run, "pulumi-python:dynamic/modal:Secret")
     assert is_secret(secret.inputs["values"])
+    assert set(secret.additional_secret_outputs) == {"values", "salt", "valuesHash"}
     assert secret.value("values") == {"HF_TOKEN": "hf_supersecret"}
     for r in run.resources:
         if r.type != "pulumi-python:dynamic/modal:Secret":

@@ -162,5 +162,7 @@ class ModalSecret(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", 
             "salt": None,
             "values_hash": None,
         }
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=["values"]))
+        # The salt too: with it, anyone holding the state could test guesses against the hash.
+        secret_outputs = ["values", "salt", "values_hash"]
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=secret_outputs))
         super().__init__(SecretProvider(), resource_name, props, opts)
