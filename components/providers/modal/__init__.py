@@ -3,10 +3,30 @@
 Type tokens: `pulumi-python:dynamic/modal:Secret`, `.../modal:Volume`, `.../modal:App`. Credentials come
 from `configure()` (see `session.py`), never from resource inputs; every resource names its Modal
 environment explicitly.
+
+The resource classes are imported lazily: the deploy subprocess (`python -m
+components.providers.modal.deploy`) imports this package first and must not pay for pulumi.
 """
 
-from components.providers.modal.app import ModalApp, ModalAppArgs
-from components.providers.modal.secret import ModalSecret, ModalSecretArgs
-from components.providers.modal.volume import ModalVolume, ModalVolumeArgs
+from __future__ import annotations
 
-__all__ = ["ModalApp", "ModalAppArgs", "ModalSecret", "ModalSecretArgs", "ModalVolume", "ModalVolumeArgs"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ModalApp": "app",
+    "ModalAppArgs": "app",
+    "ModalSecret": "secret",
+    "ModalSecretArgs": "secret",
+    "ModalVolume": "volume",
+    "ModalVolumeArgs": "volume",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
