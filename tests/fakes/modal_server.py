@@ -353,9 +353,6 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
     async def ClientHello(self, call: _Call) -> None:
         await call.send_message(api_pb2.ClientHelloResponse(image_builder_version=IMAGE_BUILDER_VERSION))
 
-    async def WorkspaceNameLookup(self, call: _Call) -> None:
-        await call.send_message(api_pb2.WorkspaceNameLookupResponse(workspace_name=WORKSPACE, username="fake-user"))
-
     async def EnvironmentGetOrCreate(self, call: _Call) -> None:
         req: api_pb2.EnvironmentGetOrCreateRequest = await call.recv_message()
         name = req.deployment_name or DEFAULT_ENVIRONMENT
@@ -554,44 +551,6 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             url = f"https://modal.com/apps/{WORKSPACE}/{app.environment}/{app.name or app.app_id}"
         await call.send_message(api_pb2.AppPublishResponse(url=url, deployed_at=deployed_at))
 
-    async def AppDeploymentHistory(self, call: _Call) -> None:
-        req: api_pb2.AppDeploymentHistoryRequest = await call.recv_message()
-        with self.state.lock:
-            app = self._app(req.app_id)
-            resp = api_pb2.AppDeploymentHistoryResponse(production_app_version=app.version)
-            for d in reversed(app.deployments):
-                resp.app_deployment_histories.append(
-                    api_pb2.AppDeploymentHistory(
-                        app_id=app.app_id,
-                        version=d.version,
-                        client_version=d.client_version,
-                        deployed_at=d.deployed_at,
-                        deployed_by="fake-user",
-                        tag=d.tag,
-                        commit_info=d.commit_info,
-                    )
-                )
-        await call.send_message(resp)
-
-    async def AppList(self, call: _Call) -> None:
-        req: api_pb2.AppListRequest = await call.recv_message()
-        with self.state.lock:
-            env = self._environment(req.environment_name)
-            resp = api_pb2.AppListResponse()
-            for app in self.state.apps.values():
-                if app.environment == env:
-                    resp.apps.append(
-                        api_pb2.AppListResponse.AppListItem(
-                            app_id=app.app_id,
-                            description=app.description,
-                            state=app.state,  # type: ignore[arg-type]
-                            created_at=app.created_at,
-                            stopped_at=app.stopped_at,
-                            name=app.name,
-                        )
-                    )
-        await call.send_message(resp)
-
     async def TaskList(self, call: _Call) -> None:
         await call.recv_message()
         # No containers ever run in the fake.
@@ -738,13 +697,6 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
         await call.send_message(
             api_pb2.BlobCreateResponse(blob_ids=[blob_id], upload_urls=api_pb2.UploadUrlList(items=[url]))
         )
-
-    async def BlobGet(self, call: _Call) -> None:
-        req: api_pb2.BlobGetRequest = await call.recv_message()
-        with self.state.lock:
-            if self.state.blobs.get(req.blob_id) is None:
-                raise _not_found(f"Blob {req.blob_id} not found")
-        await call.send_message(api_pb2.BlobGetResponse(download_url=f"{self.fake.http_url}/blob/{req.blob_id}"))
 
     # -- secrets ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import modal
 import pytest
@@ -89,3 +90,37 @@ def test_calls_to_rpcs_the_fake_does_not_implement_are_listed(fake_modal, client
     with pytest.raises(Exception, match="does not implement"):
         modal.Dict.objects.create("d", environment_name="main", client=client)
     assert fake_modal.unimplemented == ["DictGetOrCreate"]
+
+
+def test_the_rest_of_the_faked_surface_works_with_the_client(fake_modal, client):
+    client.hello()  # ClientHello
+    modal.Secret.objects.create("s", {"A": "1"}, environment_name="main", client=client)
+    secret = modal.Secret.from_name("s", environment_name="main", client=client)
+    secret.update({"B": "2"})  # SecretUpdate merges keys in place
+    assert fake_modal.state.named_secret("main", "s").env == {"A": "1", "B": "2"}
+    modal.Volume.objects.create("v1", environment_name="main", client=client)
+    modal.Volume.objects.create("v2", environment_name="main", client=client, version=2)
+    assert {v.name for v in modal.Volume.objects.list(environment_name="main", client=client)} == {"v1", "v2"}
+    with modal.Volume.ephemeral(client=client, environment_name="main", _heartbeat_sleep=0.05) as scratch:
+        deadline = time.monotonic() + 10
+        while not fake_modal.calls_to("VolumeHeartbeat") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fake_modal.calls_to("VolumeHeartbeat")[0].request.volume_id == scratch.object_id
+    v2 = modal.Volume.from_name("v2", environment_name="main", client=client)
+    with v2.batch_upload() as batch:
+        batch.put_file(io.BytesIO(b"x"), "/a/x.txt")
+        batch.put_file(io.BytesIO(b"y"), "/a/y.txt")
+    v2.remove_file("/a", recursive=True)  # VolumeRemoveFile2
+    assert fake_modal.state.named_volume("main", "v2").files == {}
+
+    app = modal.App("tiny")
+    app.function(serialized=True, name="first")(lambda: None)
+    app.deploy(name="tiny", environment_name="main", client=client)
+    # an identical redeploy is a no-op: no new version (Modal reports deployed_at 0)
+    app.deploy(name="tiny", environment_name="main", client=client)
+    assert fake_modal.state.deployed_app("main", "tiny").version == 1
+    app.function(serialized=True, name="second")(lambda: None)
+    app.deploy(name="tiny", environment_name="main", client=client, strategy="recreate")
+    assert fake_modal.calls_to("TaskList")  # recreate looks for old containers to stop
+    info = modal.App.lookup("tiny", environment_name="main", client=client).info(refresh=True)  # AppGetInfo
+    assert info.lifecycle.version == 2 and set(info.functions) == {"first", "second"}
