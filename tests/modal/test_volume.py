@@ -102,6 +102,17 @@ def test_lifecycle_through_the_provider_server(fake_modal, engine: DynamicEngine
     engine.destroy(provider, healed)  # already gone is success
 
 
+def test_moving_the_seed_removes_it_from_the_old_path(fake_modal, tmp_path):
+    seed = _write(tmp_path / "seed", {"a.txt": b"a", "b/c.txt": b"c"})
+    provider = configured(VolumeProvider(), fake_modal)
+    first = provider.check({}, _inputs("data", seed)).inputs
+    created = provider.create(first)
+    moved = provider.check({}, {**first, "seedPath": "/v2"}).inputs
+    assert provider.diff(created.id, created.outs, moved).changes is True
+    provider.update(created.id, created.outs, moved)
+    assert _files(fake_modal, created.id) == {"v2/a.txt": b"a", "v2/b/c.txt": b"c"}
+
+
 def test_version_or_environment_change_is_a_replace(engine: DynamicEngine):
     provider = VolumeProvider()
     state = engine.up(provider, _inputs("data", None))

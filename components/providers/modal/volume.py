@@ -82,18 +82,23 @@ class VolumeProvider(ResourceProvider):
             delete_before_replace="version" in replaces and same_env,
         )
 
-    def _seed(self, volume: Any, props: dict[str, Any], previous: dict[str, int]) -> None:
+    def _seed(self, volume: Any, props: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
+        """Upload the seed (`force`: changed files overwrite) and remove what the previous seed
+        uploaded that this one does not have. Nothing else in the volume is touched."""
         from modal.exception import NotFoundError
 
         files: dict[str, int] = props.get("seedFiles") or {}
+        wanted = {_remote(props["seedPath"], rel) for rel in files}
         if files:
             directory = Path(props["seedDir"])
             with volume.batch_upload(force=True) as batch:
                 for rel in sorted(files):
                     batch.put_file(directory / rel, _remote(props["seedPath"], rel))
-        for rel in sorted(set(previous) - set(files)):
+        previous = previous or {}
+        uploaded_before = {_remote(previous.get("seedPath") or "/", rel) for rel in previous.get("seedFiles") or {}}
+        for path in sorted(uploaded_before - wanted):
             with contextlib.suppress(NotFoundError):
-                volume.remove_file(_remote(props.get("seedPath", "/"), rel))
+                volume.remove_file(path)
 
     def _outputs(self, props: dict[str, Any], volume_id: str) -> dict[str, Any]:
         return {**props, "volumeId": volume_id}
@@ -116,7 +121,7 @@ class VolumeProvider(ResourceProvider):
                 name, environment_name=environment, client=client, version=version or None
             )
             volume.hydrate()
-            self._seed(volume, props, {})
+            self._seed(volume, props)
             return volume.object_id
 
         volume_id = run(target, "create", self._token, create)
@@ -133,7 +138,7 @@ class VolumeProvider(ResourceProvider):
             if any(olds.get(k) != news.get(k) for k in SEED_KEYS):
                 volume = modal.Volume.from_id(id_, client=client)
                 volume.hydrate()
-                self._seed(volume, news, olds.get("seedFiles") or {})
+                self._seed(volume, news, olds)
 
         run(_target(news), "update", self._token, update)
         return UpdateResult(self._outputs(news, id_))
