@@ -111,7 +111,7 @@ def deploy(request: dict[str, Any]) -> dict[str, Any]:
 def _transient(exc: BaseException) -> bool:
     import modal.exception as mx
 
-    return isinstance(exc, (mx.ServiceError, mx.InternalError, mx.ConnectionError, mx.TimeoutError, OSError))
+    return isinstance(exc, (mx.ServiceError, mx.InternalError, mx.ConnectionError, mx.TimeoutError, ConnectionError, TimeoutError))
 
 
 def main() -> int:

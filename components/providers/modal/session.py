@@ -84,7 +84,8 @@ def _exceptions() -> dict[str, tuple[type[BaseException], ...]]:
     import modal.exception as mx
 
     return {
-        "transient": (mx.ServiceError, mx.InternalError, mx.ConnectionError, mx.TimeoutError, OSError),
+        # Network-level builtins too (not all of OSError: a missing local file is not worth a retry).
+        "transient": (mx.ServiceError, mx.InternalError, mx.ConnectionError, mx.TimeoutError, ConnectionError, TimeoutError),
         "auth": (mx.AuthError, mx.PermissionDeniedError),
     }
 
