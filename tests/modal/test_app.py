@@ -93,6 +93,7 @@ def _container_env(fake: FakeModal, definition: api_pb2.Function) -> dict[str, s
     return env
 
 
+@pytest.mark.slow
 def test_deploys_inference_modal_app_through_the_provider_server(fake_modal, engine: DynamicEngine, worker_requirements):
     secret_id = _prepare(fake_modal)
     provider = AppProvider()
