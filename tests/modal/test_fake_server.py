@@ -97,6 +97,7 @@ def test_the_rest_of_the_faked_surface_works_with_the_client(fake_modal, client)
     modal.Secret.objects.create("s", {"A": "1"}, environment_name="main", client=client)
     secret = modal.Secret.from_name("s", environment_name="main", client=client)
     secret.update({"B": "2"})  # SecretUpdate merges keys in place
+    assert secret.info(refresh=True).environment_name == "main"  # SecretGetInfo
     assert fake_modal.state.named_secret("main", "s").env == {"A": "1", "B": "2"}
     modal.Volume.objects.create("v1", environment_name="main", client=client)
     modal.Volume.objects.create("v2", environment_name="main", client=client, version=2)
