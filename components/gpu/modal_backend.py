@@ -1,0 +1,180 @@
+"""The Modal backend of `GpuEndpoint`: volumes, a secret and a deployed app per endpoint.
+
+With the default `ModalOptions` (our app file, inference/modal_app.py):
+
+    <name>-volume-cache  ModalVolume  modelstack-<stack>-<model>-cache at /cache, where the worker keeps
+                                      its HF cache (HF_HOME=/cache/huggingface): containers after the
+                                      first load the pinned snapshot from it, not from the Hub
+    <name>-secret        ModalSecret  modelstack-<stack>-<model>-env: the endpoint's secretEnv (if any)
+    <name>-app           ModalApp     modelstack-<stack>-<model>: the app file with the endpoint's GPU(s),
+                                      scaling, timeout, model and pinned revision
+
+A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
+its file, the volumes it mounts (managed here, optionally seeded), existing Modal secrets it attaches
+by name, its web endpoints and an optional warm schedule. Every child names its Modal environment
+explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components.naming import physical_name
+from components.providers.modal import ModalApp, ModalSecret, ModalVolume
+from components.providers.modal.app import DEFAULT_SOURCE
+from inference import env as worker_env
+
+if TYPE_CHECKING:
+    from components.gpu.endpoint import EndpointOutputs, GpuEndpoint, GpuEndpointArgs
+
+DEFAULT_MODAL_ENVIRONMENT = "main"
+"""Modal's default environment; explicit on every resource, never left to MODAL_ENVIRONMENT."""
+# Where the worker image (images/worker) expects its model volume and HF cache.
+CACHE_MOUNT = "/cache"
+HF_HOME = f"{CACHE_MOUNT}/huggingface"
+# Names the endpoint in the worker's readiness callback where the platform does not (Modal).
+ENDPOINT_ID = getattr(worker_env, "ENDPOINT_ID", "MODELSTACK_ENDPOINT_ID")
+# Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters.
+APP_NAME_MAX = 48
+
+
+@dataclass(frozen=True)
+class ModalVolumeSpec:
+    """A volume the app mounts. The stack creates it (and deletes it with the stack)."""
+
+    name: str = ""
+    """Modal volume name; default `<app name>-<mount path slug>`."""
+    seed_dir: str = ""
+    """Local directory uploaded into it (checkpoints, a model snapshot); empty for none."""
+    seed_path: str = "/"
+    version: int = 0
+    """VolumeFS version, 1 or 2; 0 lets Modal choose."""
+
+
+def _default_volumes() -> dict[str, ModalVolumeSpec]:
+    return {CACHE_MOUNT: ModalVolumeSpec()}
+
+
+@dataclass(frozen=True)
+class ModalOptions:
+    """How an endpoint is deployed on Modal. The platform builds it from the endpoint's config."""
+
+    environment: str = DEFAULT_MODAL_ENVIRONMENT
+    app_file: str = DEFAULT_SOURCE
+    include: Sequence[str] = ()
+    """More paths a deploy depends on (requirements, files the image copies): part of the source hash."""
+    web_endpoints: Sequence[str] = ("Model.web",)
+    volumes: Mapping[str, ModalVolumeSpec] = field(default_factory=_default_volumes)
+    """Mount path -> volume."""
+    secrets: Sequence[str] = ()
+    """Existing Modal secrets attached by name (not managed by the stack)."""
+    warm_schedule: str = ""
+    """Cron (UTC) for a function that keeps a container warm; empty for none."""
+
+
+def app_name(stack: str, model_key: str) -> str:
+    """One Modal app per stack and model; lowercase, as Modal's web URLs are."""
+    return physical_name("modelstack", stack, model_key, max_len=APP_NAME_MAX)
+
+
+def options(args: GpuEndpointArgs) -> ModalOptions:
+    opts = args.get("modal")  # type: ignore[misc]
+    return opts if isinstance(opts, ModalOptions) else ModalOptions()
+
+
+def gpu_names(ids: Sequence[str], count: int) -> list[str]:
+    """Modal GPU arguments in priority order; `T4:2` for two GPUs per container."""
+    return [f"{gpu}:{count}" if count > 1 else gpu for gpu in ids]
+
+
+def _slug(path: str) -> str:
+    return physical_name(path.strip("/") or "root", max_len=20)
+
+
+def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> dict[str, pulumi.Input[str]]:
+    model = args["model"]
+    env: dict[str, pulumi.Input[str]] = {
+        ENDPOINT_ID: name,
+        worker_env.MODEL_KEY: args["model_key"],
+        worker_env.MODEL_ID: model.repo_id,
+        worker_env.MODEL_REVISION: args["revision"],
+        worker_env.MODEL_TASK: model.task or "",
+        worker_env.STACK: args["stack"],
+        worker_env.ENVIRONMENT: args["environment"],
+    }
+    if CACHE_MOUNT in opts.volumes:
+        env[worker_env.HF_HOME] = HF_HOME
+    env.update(args["env"])
+    return env
+
+
+def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
+    from components.gpu.endpoint import EndpointOutputs
+
+    endpoint = args["endpoint"]
+    opts = options(args)
+    environment = opts.environment
+    base = app_name(args["stack"], args["model_key"])
+    child = pulumi.ResourceOptions(parent=parent, protect=args["protect"])
+
+    volumes: dict[str, pulumi.Input[str]] = {}
+    for path, spec in sorted(opts.volumes.items()):
+        slug = _slug(path)
+        volume = ModalVolume(
+            f"{name}-volume-{slug}",
+            {
+                "name": spec.name or f"{base}-{slug}",
+                "environment": environment,
+                "version": spec.version,
+                "seed_dir": spec.seed_dir,
+                "seed_path": spec.seed_path,
+            },
+            opts=child,
+        )
+        volumes[path] = volume.name
+
+    secret_names: list[pulumi.Input[str]] = list(opts.secrets)
+    triggers: dict[str, pulumi.Input[str]] = {}
+    if args["secret_env"]:
+        secret = ModalSecret(
+            f"{name}-secret",
+            {"name": f"{base}-env", "environment": environment, "values": dict(args["secret_env"])},
+            opts=child,
+        )
+        secret_names.append(secret.name)
+        # Deployed functions hold the secret by id; a re-created secret must redeploy the app.
+        triggers["secret"] = secret.secret_id
+
+    count = endpoint.gpu.count
+    gpu: Any = pulumi.Output.from_input(args["gpu_ids"]).apply(lambda ids: gpu_names(list(ids), count))
+    app = ModalApp(
+        f"{name}-app",
+        {
+            "name": base,
+            "environment": environment,
+            "source_file": opts.app_file,
+            "include": list(opts.include),
+            "gpu": gpu,
+            "min_containers": endpoint.workers.min,
+            "max_containers": endpoint.workers.max,
+            "buffer_containers": endpoint.workers.buffer,
+            "scaledown_window": endpoint.idle_timeout_seconds,
+            "timeout": endpoint.execution_timeout_seconds,
+            "secrets": secret_names,
+            "volumes": volumes,
+            "env": worker_environment(args, base, opts),
+            "warm_schedule": opts.warm_schedule,
+            "web_endpoints": list(opts.web_endpoints),
+            "triggers": triggers,
+        },
+        opts=child,
+    )
+    return EndpointOutputs(
+        endpoint_id=app.app_id,
+        url=app.web_url,
+        version=app.version.apply(lambda v: str(int(v)) if v is not None else ""),
+    )

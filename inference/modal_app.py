@@ -1,0 +1,129 @@
+"""The Modal app a `provider: modal` GPU endpoint deploys: one class that loads the pinned model once
+per container and serves it over HTTP.
+
+modelstack deploys it (components/providers/modal), not `modal deploy`: every setting (app name, GPU,
+scaling, secrets, volumes, the model and its pinned revision) arrives through environment variables
+named in inference/modal_settings.py and inference/env.py. The model-serving core,
+`inference.worker.core.Worker`, is imported only inside the container (`@modal.enter` and the web
+app), so deploying never imports torch or the model locally.
+
+Modal imports this module as `inference.modal_app`, so the whole `inference` package is mounted into
+the container and `inference.worker` is importable there.
+
+HTTP API, one URL (the `Model.web` endpoint):
+    GET  /health   -> {"ready": bool, "model": <repo id>, "revision": <sha>}
+    POST /predict  -> the worker's answer for the JSON object in the body; 400 {"error": ...} on bad input
+"""
+
+# No `from __future__ import annotations`: FastAPI resolves the handlers' annotations at runtime,
+# and `Request` is imported inside the container-side method, out of reach of string annotations.
+import os
+from pathlib import Path
+from typing import Any
+
+import modal
+
+from inference import env as names
+from inference.modal_settings import REQUIREMENTS, ModalSettings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REQUIREMENTS = "inference/worker/requirements.txt"
+
+settings = ModalSettings.from_env()
+
+
+def _requirements_files() -> list[str]:
+    """The worker's requirements (and its diffusers extras for text-to-image), as images/worker uses."""
+    path = Path(os.environ.get(REQUIREMENTS) or DEFAULT_REQUIREMENTS)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    files = [path]
+    diffusers = path.with_name("requirements-diffusers.txt")
+    if settings.env.get(names.MODEL_TASK) == "text-to-image" and diffusers.is_file():
+        files.append(diffusers)
+    return [str(f) for f in files]
+
+
+image = modal.Image.debian_slim(python_version="3.11")
+# The worker's own dependencies (torch, transformers, ...), maintained next to the worker.
+for _requirements in _requirements_files():
+    image = image.pip_install_from_requirements(_requirements)
+# What this file needs on top for its web endpoint.
+image = image.pip_install("fastapi>=0.115,<1")
+
+app = modal.App(settings.app_name)
+
+# Explicit environment everywhere: never whatever MODAL_ENVIRONMENT or a profile says.
+_environment = settings.environment or None
+volumes = {
+    path: modal.Volume.from_name(name, environment_name=_environment) for path, name in settings.volumes.items()
+}
+secrets = [modal.Secret.from_name(name, environment_name=_environment) for name in settings.secrets]
+
+
+@app.cls(
+    image=image,
+    gpu=settings.gpu_arg,
+    min_containers=settings.min_containers,
+    max_containers=settings.max_containers or None,
+    buffer_containers=settings.buffer_containers or None,
+    scaledown_window=settings.scaledown_window,
+    timeout=settings.timeout,
+    secrets=secrets,
+    volumes=volumes,
+    env=settings.container_env(),
+)
+class Model:
+    @modal.enter()
+    def load(self) -> None:
+        from inference.worker.core import Worker
+
+        self.worker = Worker.from_env()
+        self.worker.load()
+        # The HF cache lives on a volume (HF_HOME); commit what the first load downloaded so the
+        # next container starts from it instead of the Hub.
+        for volume in volumes.values():
+            volume.commit()
+
+    @modal.method()
+    def ping(self) -> bool:
+        return bool(self.worker.ready)
+
+    @modal.asgi_app()
+    def web(self) -> Any:
+        from fastapi import FastAPI, Request
+        from fastapi.concurrency import run_in_threadpool
+        from fastapi.responses import JSONResponse
+
+        worker = self.worker
+        api = FastAPI(title=settings.app_name)
+
+        @api.get("/health")
+        def health() -> dict[str, Any]:
+            return {
+                "ready": bool(worker.ready),
+                "model": os.environ.get(names.MODEL_ID, ""),
+                "revision": os.environ.get(names.MODEL_REVISION, ""),
+            }
+
+        @api.post("/predict")
+        async def predict(request: Request) -> Any:
+            try:
+                payload = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+            if not isinstance(payload, dict):
+                return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+            try:
+                return await run_in_threadpool(worker.predict, payload)
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+
+        return api
+
+
+if settings.warm_schedule:
+
+    @app.function(image=image, schedule=modal.Cron(settings.warm_schedule), env=settings.container_env())
+    def keep_warm() -> bool:
+        """Start (or keep) one container during the hours the schedule covers."""
+        return Model().ping.remote()
