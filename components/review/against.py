@@ -129,6 +129,20 @@ def _price(stack: str, tree: Path, stack_path: Path) -> Range:
     return estimate(config).total
 
 
+def _stack_file_at(tree: Path, root: Path, stack: str, stack_path: Path | None) -> Path:
+    """The stack file to use at the other commit.
+
+    A stack file inside the repository is read as it was at that commit; one outside it (a scratch
+    config) is the same file on both sides, so only the program's changes show.
+    """
+    if stack_path is None:
+        return tree / f"Pulumi.{stack}.yaml"
+    try:
+        return tree / stack_path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return stack_path.resolve()
+
+
 def diff_resources(
     before: Iterable[Mapping[str, Any]], after: Iterable[Registration], key_properties: KeyProperties
 ) -> tuple[list[ResourceRef], list[ResourceRef], list[Change]]:
@@ -167,18 +181,17 @@ def compare(
     """Compare the current run of `stack` with the same stack at `ref`."""
     commit = resolve_ref(root, ref)
     current = list(current)
-    relative = (stack_path.resolve().relative_to(root.resolve()) if stack_path else Path(f"Pulumi.{stack}.yaml"))
     workdir = Path(tempfile.mkdtemp(prefix="modelstack-against-"))
     try:
         tree = workdir / "tree"
         tree.mkdir()
         export_tree(root, commit, tree)
-        old_stack_path = tree / relative
+        old_stack_path = _stack_file_at(tree, root, stack, stack_path)
         comparison = Comparison(ref=ref, commit=commit, stack_file_found=old_stack_path.exists(), program_ran=False, cost_after=current_cost)
         if not comparison.stack_file_found:
             comparison.added = [ResourceRef(r.urn, r.type, r.name) for r in current if r.custom]
             comparison.cost_before = Range(0.0, 0.0, 0.0)
-            comparison.notes.append(f"{relative} does not exist at {comparison.short_commit}: the stack is new")
+            comparison.notes.append(f"{old_stack_path.name} does not exist at {comparison.short_commit}: the stack is new")
             return comparison
 
         snapshot = run_snapshot(tree, stack, old_stack_path)

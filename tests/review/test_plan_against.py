@@ -20,6 +20,8 @@ import yaml
 
 from components.review.against import export_tree, resolve_ref, run_snapshot
 
+pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ["components", "policy", "images", "inference", "__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]
 GATE_CALL = "        budget.enforce(config)\n"
@@ -146,3 +148,15 @@ def test_snapshot_runs_the_other_commits_code_not_ours(repo, tmp_path):
     assert not (tree / "components" / "cost").exists()
     types = {r["type"] for r in snapshot["resources"]}
     assert "gcp:cloudrunv2/service:Service" in types
+
+
+def test_a_config_file_outside_the_repository_is_used_on_both_sides(repo, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    shutil.copy2(repo / "Pulumi.dev.yaml", scratch / "Pulumi.dev.yaml")
+    result = plan_in(repo, tmp_path, "--stack", "dev", "--config-file", str(scratch / "Pulumi.dev.yaml"), "--format", "json", "--against", "HEAD~1")
+    assert result.returncode == 0, result.stderr
+    against = json.loads(result.stdout)["against"]
+    # same config at both commits, and the old program registers the same resources for it
+    assert (against["added"], against["changed"], against["removed"]) == ([], [], [])
+    assert against["cost"]["delta"]["expected"] == 0.0

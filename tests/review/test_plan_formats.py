@@ -75,6 +75,7 @@ def test_markdown_cells_cannot_inject_markup():
     assert _cell("run `a <b>` now <i>") == "run `a <b>` now &lt;i&gt;"
 
 
+@pytest.mark.subprocess
 def test_json_document_is_stable_and_complete():
     result = plan("--stack", "dev", "--format", "json")
     assert result.returncode == 0, result.stderr
@@ -100,6 +101,7 @@ def test_json_document_is_stable_and_complete():
     assert doc["against"] is None
 
 
+@pytest.mark.subprocess
 def test_over_budget_plan_fails_but_still_shows_everything(tmp_path):
     def over(config):
         config["modelstack:models"]["flux"]["endpoint"]["workers"]["min"] = 1
@@ -113,6 +115,7 @@ def test_over_budget_plan_fails_but_still_shows_everything(tmp_path):
     assert "endpoint flux $496.40 (100%): runpod AMPERE_24 ($0.68/h), 1 always-on worker" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_over_budget_plan_only_warns_when_not_enforced(tmp_path):
     def over(config):
         config["modelstack:models"]["flux"]["endpoint"]["workers"]["min"] = 1
@@ -124,6 +127,7 @@ def test_over_budget_plan_only_warns_when_not_enforced(tmp_path):
     assert result.stdout.rstrip().endswith("status: warning")
 
 
+@pytest.mark.subprocess
 def test_mandatory_policy_violation_blocks_prod(tmp_path):
     def unversioned(config):
         config["modelstack:buckets"]["results"]["versioning"] = False
@@ -138,6 +142,7 @@ def test_mandatory_policy_violation_blocks_prod(tmp_path):
     assert "1 mandatory policy violation(s)" in result.stderr
 
 
+@pytest.mark.subprocess
 def test_text_plan_ends_with_cost_policies_and_status():
     result = plan("--stack", "prod")
     assert result.returncode == 0, result.stderr
@@ -146,3 +151,20 @@ def test_text_plan_ends_with_cost_policies_and_status():
     assert "budget: expected $917.46/month is within the budget of $2,500.00 (37%)" in out
     assert "policies (prod: violations are mandatory): 0 violations" in out
     assert out.rstrip().endswith("status: ok")
+
+
+def test_invalid_config_in_markdown_and_json(tmp_path):
+    def broken(config):
+        config["modelstack:models"]["flux"]["usage"] = {"requestsPerDay": 10}
+
+    path = stack_variant(tmp_path, "dev", broken)
+    invalid = build_plan("dev", REPO_ROOT, path)
+    assert (invalid.status, invalid.exit_code) == ("invalid", 1)
+    md = render_markdown(invalid)
+    assert "### ❌ modelstack plan: `dev`" in md
+    assert "**Status: invalid config** (1 problem); nothing would deploy." in md
+    assert "- modelstack:models.flux.usage.secondsPerRequest: is required with requestsPerDay; add it" in md
+    from components.review.document import to_document
+
+    doc = to_document(invalid)
+    assert (doc["status"], doc["cost"], doc["policies"], doc["resources"]) == ("invalid", None, None, [])

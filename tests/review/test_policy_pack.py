@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -99,6 +100,7 @@ def test_committed_dev_stack_has_only_advisories():
     assert report.advisory_violations == 3  # two unprotected buckets, one unversioned
 
 
+@pytest.mark.subprocess
 def test_pack_process_starts_and_serves(tmp_path):
     """What the Pulumi CLI does: run policy/ with Python, read the gRPC port from its first line."""
     env = {**os.environ, "PULUMI_STACK": "prod", "PULUMI_CONFIG": json.dumps({"modelstack:environment": "prod"})}
