@@ -222,10 +222,6 @@ def _money(hours: float, usd_per_hour: float) -> float:
     return hours * usd_per_hour
 
 
-def _fmt_hours(hours: float) -> str:
-    return f"{hours:,.1f} h" if hours >= 1 or hours == 0 else f"{hours * 60:,.0f} min"
-
-
 def endpoint_item(key: str, endpoint: Endpoint, usage: Usage | None, vram_need_gb: float | None = None) -> LineItem:
     gpus: GpuPricing = price_gpus(endpoint, vram_need_gb)
     warm = always_on_workers(endpoint)

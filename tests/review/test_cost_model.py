@@ -167,3 +167,16 @@ def test_usage_config_errors_name_the_key():
     with pytest.raises(ConfigError) as err:
         check(mutated(lambda r: r["buckets"]["artifacts"].update({"storedGb": -1})))
     assert err.value.problems == ["modelstack:buckets.artifacts.storedGb: input should be greater than or equal to 0"]
+
+
+def test_dominant_items_are_the_few_that_make_most_of_the_cost():
+    from components.cost import LineItem, Range, dominant
+
+    def item(key, usd):
+        return LineItem("endpoint", key, "", Range.flat(usd), usd)
+
+    items = [item("a", 10), item("b", 450), item("c", 0), item("d", 400), item("e", 140)]
+    # b + d = 850 of 1000: the first pair past 80%
+    assert [i.key for i in dominant(items)] == ["b", "d"]
+    assert [i.key for i in dominant(items, share=0.99)] == ["b", "d", "e"]  # at most three
+    assert dominant([item("z", 0)]) == []
