@@ -187,6 +187,8 @@ class _BucketBase(StrictModel):
     cors: list[CorsRule] = Field(default_factory=list)
     force_destroy: bool | None = None
     """Allow `pulumi destroy` to delete a non-empty bucket. Defaults to true outside prod."""
+    stored_gb: float | None = Field(default=None, ge=0)
+    """Expected GB stored, averaged over a month. Only the cost estimate reads it."""
 
 
 class GcsBucket(_BucketBase):
@@ -361,12 +363,59 @@ class Endpoint(StrictModel):
         return self
 
 
+class Usage(StrictModel):
+    """Expected traffic of one model's endpoint. Only the cost estimate reads it, never scaling.
+
+    Say it one of three ways (exactly one):
+    - `requestsPerDay` with `secondsPerRequest`: GPU-seconds of work per request (an API);
+    - `activeHoursPerDay`: hours a day someone keeps the endpoint busy (an interactive app);
+    - `unitsPerMonth` with `secondsPerUnit`: batch work counted in units, e.g. videos.
+    `burstsPerDay` says how many separate bursts of work a day brings; each one ends with an idle
+    tail of `idleTimeoutSeconds` that is billed too. See components/cost/model.py for the defaults.
+    """
+
+    requests_per_day: float | None = Field(default=None, ge=0)
+    seconds_per_request: float | None = Field(default=None, gt=0)
+    active_hours_per_day: float | None = Field(default=None, ge=0, le=24)
+    units_per_month: float | None = Field(default=None, ge=0)
+    seconds_per_unit: float | None = Field(default=None, gt=0)
+    bursts_per_day: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Usage:
+        pairs = (
+            ("requests_per_day", "seconds_per_request"),
+            ("units_per_month", "seconds_per_unit"),
+        )
+        for first, second in pairs:
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                given, missing = (first, second) if getattr(self, first) is not None else (second, first)
+                raise ValueError(f"{to_camel(missing)}: is required with {to_camel(given)}; add it")
+        ways = [
+            name
+            for name, present in (
+                ("requestsPerDay", self.requests_per_day is not None),
+                ("activeHoursPerDay", self.active_hours_per_day is not None),
+                ("unitsPerMonth", self.units_per_month is not None),
+            )
+            if present
+        ]
+        if len(ways) != 1:
+            raise ValueError(
+                "set exactly one of requestsPerDay (with secondsPerRequest), activeHoursPerDay, "
+                f"or unitsPerMonth (with secondsPerUnit); got {', '.join(ways) or 'none'}"
+            )
+        return self
+
+
 class Model(StrictModel):
     source: str
     """hf://org/name[@revision] (or org/name); the revision is pinned to a commit sha at deploy."""
     task: Task | None = None
     """What the worker does with it; defaults to the model's pipeline tag on the Hub."""
     endpoint: Endpoint | None = None
+    usage: Usage | None = None
+    """Expected traffic, for the cost estimate and the budget gate (see `Usage`)."""
 
     @field_validator("source")
     @classmethod
@@ -376,6 +425,12 @@ class Model(StrictModel):
                 f"source {value!r} must look like hf://org/name or hf://org/name@revision"
             )
         return value
+
+    @model_validator(mode="after")
+    def _usage_needs_endpoint(self) -> Model:
+        if self.usage is not None and self.endpoint is None:
+            raise ValueError("usage: prices an endpoint, and this model has none; add endpoint: or remove usage:")
+        return self
 
     @property
     def repo_id(self) -> str:
@@ -890,5 +945,32 @@ def load_stack_config(root: Path | None = None) -> StackConfig:
         region=region,
         stack=pulumi.get_stack(),
         secret_keys=secret_keys,
+        root=root,
+    )
+
+
+def validate_flat(
+    values: Mapping[str, Any],
+    *,
+    stack: str,
+    secret_keys: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+    root: Path | None = None,
+) -> StackConfig:
+    """Validate config given as the CLI hands it to a program: full keys to (JSON) string values.
+
+    The offline plan uses this to price a stack file without running the program, including a
+    stack file exported from another commit.
+    """
+    raw = {key[len(NAMESPACE) :]: _decode(value) for key, value in values.items() if key.startswith(NAMESPACE)}
+    project = values.get("gcp:project")
+    region = values.get("gcp:region")
+    return validate(
+        raw,
+        project=str(project) if project is not None else None,
+        region=str(region) if region is not None else None,
+        stack=stack,
+        secret_keys=secret_keys,
+        environ=environ,
         root=root,
     )

@@ -1,11 +1,21 @@
 """The offline plan: what `pulumi up` would create for a stack, without the CLI, a cloud or secrets.
 
     python -m components.plan --stack dev
+    python -m components.plan --stack prod --format markdown --against origin/main
 
-Runs the real program (`__main__.py`) under Pulumi mocks with `Pulumi.<stack>.yaml` and prints the
-resource tree: each resource's type, name and the properties a reviewer looks at. Secure values
-cannot be decrypted here and print as `[secret]`, as does every value the program marked secret.
-An invalid config prints one line per problem and exits 1.
+Runs the real program (`__main__.py`) under Pulumi mocks with `Pulumi.<stack>.yaml` and reports:
+the resource tree (each resource's type, name and the properties a reviewer looks at), the
+monthly cost range (components/cost), the budget gate's verdict (components/budget.py), the policy
+pack's results over the registered resources (policy/), and with `--against <git ref>` what
+changes compared with the same stack at that commit. Secure values cannot be decrypted here and
+print as `[secret]`, as does every value the program marked secret.
+
+`--format text` (default) is for terminals, `markdown` for a pull-request comment (long sections
+folded, bounded by `--max-chars`), `json` for machines (see components/review/document.py).
+
+Exit status: 0 ok (advisories and non-enforced budget overruns only warn); 1 invalid config or
+stack file; 2 usage error (unknown --against ref...); 3 blocked: the expected cost exceeds an
+enforced budget, or a mandatory policy is violated. The report is printed in every case.
 
 This entry point is stable: CI workflows and the README call it.
 """
@@ -13,18 +23,34 @@ This entry point is stable: CI workflows and the README call it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.config import ConfigError
-from components.offline import REPO_ROOT, ProgramRun, StackFileError, redact, run_program
+from components import budget
+from components.budget import BudgetDecision
+from components.config import ConfigError, validate_flat
+from components.cost import CostEstimate, estimate
+from components.offline import (
+    REPO_ROOT,
+    ProgramRun,
+    StackFile,
+    StackFileError,
+    load_stack_file,
+    redact,
+    run_program,
+)
+from components.review.against import AgainstError, Comparison, compare
+from components.review.policies import PolicyReport, evaluate_run
+from policy.context import context_from_config
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_BLOCKED = 3
 
 # The inputs a reviewer cares about, per resource type. Paths are dotted into nested inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -61,6 +87,8 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 # Inputs never worth printing (internal plumbing of dynamic resources).
 HIDDEN_INPUTS = frozenset({"__provider"})
+# How deep unknown types' nested inputs are flattened into dotted paths (`workers.max`).
+FLATTEN_DEPTH = 3
 
 
 @dataclass
@@ -71,6 +99,8 @@ class PlanRow:
     protect: bool
     custom: bool
     properties: dict[str, Any]
+    urn: str = ""
+    parent: str = ""
 
 
 @dataclass
@@ -81,10 +111,45 @@ class Plan:
     notices: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     run: ProgramRun | None = None
+    cost: CostEstimate | None = None
+    budget: BudgetDecision | None = None
+    policy: PolicyReport | None = None
+    comparison: Comparison | None = None
 
     @property
     def ok(self) -> bool:
+        """The config is valid and the program ran."""
         return not self.errors
+
+    @property
+    def blocked_by(self) -> list[str]:
+        """Why `pulumi preview` would fail for this plan (empty when it would not)."""
+        reasons = []
+        if self.budget is not None and self.budget.blocked:
+            reasons.append("budget")
+        if self.policy is not None and self.policy.blocked:
+            reasons.append("policy")
+        return reasons
+
+    @property
+    def status(self) -> str:
+        """invalid, blocked, warning (advisories, budget overrun not enforced) or ok."""
+        if self.errors:
+            return "invalid"
+        if self.blocked_by:
+            return "blocked"
+        warned = (self.budget is not None and self.budget.exceeded) or (
+            self.policy is not None and self.policy.advisory_violations > 0
+        )
+        return "warning" if warned else "ok"
+
+    @property
+    def exit_code(self) -> int:
+        return {"invalid": EXIT_INVALID, "blocked": EXIT_BLOCKED}.get(self.status, EXIT_OK)
+
+    @property
+    def resource_count(self) -> int:
+        return sum(1 for r in self.rows if r.custom)
 
 
 def _lookup(inputs: Any, path: str) -> Any:
@@ -101,17 +166,27 @@ def _lookup(inputs: Any, path: str) -> Any:
     return current
 
 
+def _flatten(value: Mapping[str, Any], prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, item in sorted(value.items()):
+        if key in HIDDEN_INPUTS or str(key).startswith("__"):
+            continue
+        path = f"{prefix}{key}"
+        if isinstance(item, Mapping) and depth + 1 < FLATTEN_DEPTH:
+            flat.update(_flatten(item, f"{path}.", depth + 1))
+        elif item not in (None, "", [], {}):
+            flat[path] = item
+    return flat
+
+
 def key_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The reviewer-facing properties of one resource, secrets redacted."""
     shown = redact(inputs)
     paths = KEY_PROPERTIES.get(typ)
     if paths is None:
-        # Unknown types (dynamic providers, components added later): top-level scalars and lists.
-        return {
-            k: v
-            for k, v in sorted(shown.items())
-            if k not in HIDDEN_INPUTS and not isinstance(v, Mapping) and v not in (None, "", [])
-        }
+        # Unknown types (dynamic providers, components added later): every input, nested ones as
+        # dotted paths, so a GPU endpoint's `workers.max` shows and diffs.
+        return _flatten(shown)
     props = {}
     for path in paths:
         value = _lookup(shown, path)
@@ -120,14 +195,39 @@ def key_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return props
 
 
-def build_plan(stack: str, root: Path = REPO_ROOT, stack_path: Path | None = None) -> Plan:
-    """Run the program for `stack` and collect the plan (config errors end up in `errors`)."""
+def _without_budget_gate(stack_file: StackFile) -> StackFile:
+    """The stack file with `budget.enforce: false`, so the program registers everything.
+
+    The plan makes the budget decision itself (the same function the program calls) and still
+    wants the full resource list of an over-budget stack.
+    """
+    config = dict(stack_file.config)
+    raw = config.get("modelstack:budget")
+    if raw:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            config["modelstack:budget"] = json.dumps({**value, "enforce": False})
+    return StackFile(stack=stack_file.stack, config=config, secret_keys=set(stack_file.secret_keys), placeholders=list(stack_file.placeholders))
+
+
+def build_plan(
+    stack: str,
+    root: Path = REPO_ROOT,
+    stack_path: Path | None = None,
+    against: str | None = None,
+) -> Plan:
+    """Run the program for `stack` and collect the plan (config errors end up in `errors`).
+
+    Raises `AgainstError` when `against` names no commit.
+    """
     plan = Plan(stack=stack)
     try:
-        from components.offline import load_stack_file
-
         stack_file = load_stack_file(stack, root, stack_path)
-        run = run_program(stack, root=root, stack_file=stack_file)
+        run = run_program(stack, root=root, stack_file=_without_budget_gate(stack_file))
+        config = validate_flat(stack_file.config, stack=stack, secret_keys=stack_file.secret_keys, root=root)
     except StackFileError as exc:
         plan.errors.append(str(exc))
         return plan
@@ -152,56 +252,47 @@ def build_plan(stack: str, root: Path = REPO_ROOT, stack_path: Path | None = Non
                 properties=key_properties(registration.type, registration.inputs)
                 if registration.custom
                 else {},
+                urn=registration.urn,
+                parent=registration.parent,
             )
         )
     plan.outputs = {k: "[secret]" if v.secret else redact(v.value) for k, v in run.outputs.items()}
+    plan.cost = estimate(config)
+    plan.budget = budget.evaluate(config, plan.cost)
+    plan.policy = evaluate_run(run, context_from_config(stack_file.config, stack))
+    if against is not None:
+        plan.comparison = compare(
+            root=root,
+            ref=against,
+            stack=stack,
+            stack_path=stack_path,
+            current=run.resources,
+            current_cost=plan.cost.total,
+            key_properties=key_properties,
+        )
     return plan
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, Mapping):
-        # Sorted: the wire format does not keep key order, and a plan must print the same twice.
-        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in sorted(value.items())) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_format_value(v) for v in value) + "]"
-    return str(value)
+def render(plan: Plan, fmt: str, max_chars: int) -> str:
+    from components.review import document
+    from components.review import render as renderers
+
+    if fmt == "json":
+        return document.render_json(plan)
+    if fmt == "markdown":
+        return renderers.render_markdown(plan, max_chars=max_chars)
+    return renderers.render_text(plan)
 
 
 def render_text(plan: Plan) -> str:
-    lines = [f"modelstack plan for stack '{plan.stack}'"]
-    if plan.errors:
-        lines.append(f"config is invalid ({len(plan.errors)} problem{'s' if len(plan.errors) != 1 else ''}):")
-        lines.extend(f"  - {e}" for e in plan.errors)
-        return "\n".join(lines) + "\n"
-    custom = sum(1 for r in plan.rows if r.custom)
-    components = len(plan.rows) - custom
-    lines.append(f"{custom} cloud resources in {components} components would be created:")
-    lines.append("")
-    for row in plan.rows:
-        indent = "  " * row.depth
-        flag = " [protected]" if row.protect else ""
-        lines.append(f"{indent}+ {row.type}  {row.name}{flag}")
-        for key, value in row.properties.items():
-            lines.append(f"{indent}      {key}: {_format_value(value)}")
-    if plan.outputs:
-        lines.append("")
-        lines.append("outputs:")
-        for key, value in plan.outputs.items():
-            lines.append(f"  {key}: {_format_value(value)}")
-    for notice in plan.notices:
-        lines.append("")
-        lines.append(f"note: {notice}")
-    return "\n".join(lines) + "\n"
+    """The terminal rendering (kept here for callers of the first plan)."""
+    return render(plan, "text", 0)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m components.plan",
-        description="Show what a stack would create, offline (Pulumi mocks, no cloud, no secrets).",
+        description="Show what a stack would create, cost and break, offline (Pulumi mocks, no cloud, no secrets).",
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(
@@ -209,14 +300,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         help="stack config file to use instead of Pulumi.<stack>.yaml (e.g. examples/<system>/...)",
     )
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="output format (default: text)")
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="git ref to compare with (e.g. origin/main, HEAD~1): resources added/changed/removed and the cost delta",
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=60_000,
+        help="markdown only: longest output, folded sections cut to fit (GitHub comments hold 65,536)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    plan = build_plan(args.stack, REPO_ROOT, args.config_file)
-    sys.stdout.write(render_text(plan))
-    return EXIT_OK if plan.ok else EXIT_INVALID
+    try:
+        plan = build_plan(args.stack, REPO_ROOT, args.config_file, args.against)
+    except AgainstError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    sys.stdout.write(render(plan, args.format, args.max_chars))
+    for reason in plan.blocked_by:
+        if reason == "budget" and plan.budget is not None:
+            sys.stderr.write(f"error: {plan.budget.message()}\n")
+        if reason == "policy" and plan.policy is not None:
+            sys.stderr.write(
+                f"error: {plan.policy.mandatory_violations} mandatory policy violation(s); see the policy section\n"
+            )
+    return plan.exit_code
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pulumi
 
+from components import budget
 from components.apis import ProjectApis
 from components.cloudrun import CloudRunService
 from components.config import GcsBucket as GcsBucketConfig
@@ -58,6 +59,9 @@ class Platform(pulumi.ComponentResource):
     image_refs: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        # The budget gate runs before the first registration, so an over-budget stack creates
+        # nothing (components/budget.py; the offline plan makes the same decision).
+        budget.enforce(config)
         super().__init__("modelstack:index:Platform", name, None, opts)
         self.config = config
         cfg = config.modelstack
