@@ -1,27 +1,14 @@
-"""Fixtures for the Runpod provider tests: the fake Runpod server and configured providers."""
+"""Fixtures for the Runpod provider tests: the fake Runpod server, fast retry settings, recorded waits."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Any, TypeVar
 
 import pytest
-from pulumi.dynamic import Config, ConfigureRequest
 
 from components.providers import http
 from tests.fakes.runpod_server import FakeRunpod
-
-P = TypeVar("P")
-
-# Short, but not so short that a busy CI machine turns ordinary requests into timeouts.
-FAST_RETRIES = {
-    "MODELSTACK_HTTP_TIMEOUT_SECONDS": "2",
-    "MODELSTACK_HTTP_MAX_ATTEMPTS": "4",
-    "MODELSTACK_HTTP_BACKOFF_SECONDS": "0.01",
-    "MODELSTACK_HTTP_MAX_BACKOFF_SECONDS": "0.05",
-    "MODELSTACK_IN_USE_TIMEOUT_SECONDS": "3",
-}
+from tests.runpod.support import FAST_RETRIES
 
 
 @pytest.fixture
@@ -53,14 +40,3 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     recorded: list[float] = []
     monkeypatch.setattr(http, "_pause", recorded.append)
     return recorded
-
-
-def stack_config(api_key: str) -> dict[str, Any]:
-    """What the engine sends a dynamic provider's configure(): the stack config, credentials as JSON."""
-    return {"modelstack:credentials": json.dumps({"runpodApiKey": api_key})}
-
-
-def configured(provider: P, api_key: str) -> P:
-    """The provider as the provider server hands it over: configured with the stack's credentials."""
-    provider.configure(ConfigureRequest(Config(stack_config(api_key), "modelstack")))  # type: ignore[attr-defined]
-    return provider
