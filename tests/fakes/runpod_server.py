@@ -137,7 +137,10 @@ def _openapi() -> Any:
     spec = json.loads(REST_SPEC.read_text())
     # The document's only server is https://api.runpod.io; requests here come to 127.0.0.1.
     spec["servers"] = [{"url": "/"}]
-    return OpenAPI.from_dict(spec, config=Config(extra_media_type_deserializers={PROBLEM: json.loads}))
+    # spec_validator_cls=None: checking the vendor's document itself costs seconds per process and
+    # is not this fake's job; requests and responses are still validated against it.
+    config = Config(spec_validator_cls=None, extra_media_type_deserializers={PROBLEM: json.loads})
+    return OpenAPI.from_dict(spec, config=config)
 
 
 @cache
@@ -289,6 +292,12 @@ class FakeRunpod:
                 "volumes": len(self.volumes),
                 "secrets": len(self.secrets),
             }
+
+    def apply(self, operation: str, body: dict[str, Any] | None = None, object_id: str | None = None) -> Any:
+        """Run an operation directly, as someone using the console or another tool would (no request)."""
+        with self._lock:
+            _status, payload = getattr(self, f"_op_{operation}")(object_id, body, None)
+        return payload
 
     def find(self, kind: str, name: str) -> list[dict[str, Any]]:
         store = {"templates": self.templates, "endpoints": self.endpoints, "volumes": self.volumes,

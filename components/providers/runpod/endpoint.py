@@ -28,12 +28,13 @@ import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
-from components.providers.http import ApiError, create_once
+from components.providers.http import ApiError, create_once, retry_while_in_use
 from components.providers.runpod import settings
 from components.providers.runpod.base import (
     Field,
     RunpodProvider,
     has_unknown,
+    in_use,
     integer,
     is_env_name,
     number,
@@ -216,8 +217,9 @@ class EndpointProvider(RunpodProvider):
         return UpdateResult(self._outputs(endpoint, news, version))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        label = self.label(props, id_)
         with self.client(props) as api:
-            api.delete(ENDPOINTS, id_, resource=self.label(props, id_))
+            retry_while_in_use(lambda: api.delete(ENDPOINTS, id_, resource=label), in_use, policy=api.policy)
 
     # ------------------------------------------------------------------ helpers
 
