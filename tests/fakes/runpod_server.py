@@ -248,7 +248,9 @@ class FakeRunpod:
     def start(self) -> FakeRunpod:
         _openapi()  # parse the spec before the first request, not inside a client's timeout
         self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-runpod", daemon=True)
+        # A short poll interval: stop() waits for the serve loop to notice, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="fake-runpod", daemon=True)
         self._thread.start()
         return self
 
