@@ -23,7 +23,7 @@ import pytest
 from components.providers.http import ApiError, RetryPolicy
 from components.providers.runpod import EndpointProvider, SecretProvider, TemplateProvider, VolumeProvider
 from tests.fakes.runpod_server import ALL_FAULTS, FakeRunpod
-from tests.runpod.support import IMAGE_V1, IMAGE_V2, Driver, State, configured
+from tests.runpod.support import IMAGE_V1, IMAGE_V2, Driver, State, configured, leaks
 
 pytestmark = pytest.mark.slow
 
@@ -185,21 +185,21 @@ def test_fault(
     assert len(runpod_fake.calls(operation)) <= 2 * attempts + 1, "retries must be bounded"
     if fault == "429":
         assert 1.0 in waits  # what Retry-After said
-    secrets = [runpod_fake.api_key, SECRET_VALUE]
+    secrets = {"api_key": runpod_fake.api_key, "secret_value": SECRET_VALUE}
 
     if expected == "fails":
         assert error is not None, f"{operation} with {fault} should fail"
         text = str(error)
         assert text.startswith(f"runpod:{KINDS[scenario.kind]} '{NAMES[scenario.kind]}'")
         assert error.operation == scenario.step and f": {scenario.step} failed: " in text
-        assert not any(s in text for s in secrets)
+        assert leaks(text, **secrets) == []
     else:
         assert error is None, f"{operation} with {fault} should succeed, got: {error}"
         if expected == "gone":
             assert result is None
         elif not (fault == "404" and operation in REST_DELETES):
             scenario.check_result(world, result)
-    assert not any(s in caplog.text for s in secrets)
+    assert leaks(caplog.text, **secrets) == []
 
     # The next `pulumi up` (or refresh / destroy) runs the same step without the fault.
     runpod_fake.clear_faults()

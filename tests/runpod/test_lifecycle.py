@@ -14,7 +14,7 @@ from components.providers.http import ApiError
 from components.providers.runpod import EndpointProvider, SecretProvider, TemplateProvider, VolumeProvider
 from components.providers.runpod.secret import reference
 from tests.fakes.runpod_server import FakeRunpod
-from tests.runpod.support import IMAGE_V1, IMAGE_V2, CheckFailedError, Driver, State, configured
+from tests.runpod.support import IMAGE_V1, IMAGE_V2, CheckFailedError, Driver, State, configured, leaks
 
 SECRET_V1 = "hf_first_token_value_0001"
 SECRET_V2 = "hf_second_token_value_0002"
@@ -197,7 +197,7 @@ def test_a_rotated_secret_gets_a_new_name_and_the_endpoint_rolls_over(stack: Sta
 
     # The stored hash follows the value, never the value itself.
     assert rotated.outputs["valueHash"] != secret.outputs["valueHash"]
-    assert SECRET_V2 not in repr(rotated.outputs) and SECRET_V1 not in repr(secret.outputs)
+    assert leaks(repr([rotated.outputs, secret.outputs]), first=SECRET_V1, second=SECRET_V2) == []
     assert stack.secrets.up(new_inputs, rotated).history == ["same"]
 
 
@@ -316,3 +316,17 @@ def test_pools_and_excluded_types_are_sent_together(stack: Stack, runpod_fake: F
     assert fake.calls("updateEndpoint")[-1].body["gpu"] == {
         "pools": ["AMPERE_24"], "count": 2, "excludedTypes": ["NVIDIA RTX A5000"]}
     assert fake.endpoints[updated.id]["gpu"]["excludedTypes"] == ["NVIDIA RTX A5000"]
+
+
+def test_preview_with_unknown_pools_is_an_update_not_a_replacement(stack: Stack, runpod_fake: FakeRunpod) -> None:
+    from pulumi.output import Unknown
+
+    secret = stack.secrets.up(stack.secret())
+    template = stack.templates.up(stack.template(secret))
+    endpoint = stack.endpoints.up(stack.endpoint(template))
+    runpod_fake.reset_log()
+    diff = stack.endpoints.diff({**stack.endpoint(template), "gpuPools": Unknown()}, endpoint)
+    assert diff.changes is True and diff.replaces == []
+    diff = stack.endpoints.diff({**stack.endpoint(template), "templateRevision": Unknown()}, endpoint)
+    assert diff.changes is True and diff.replaces == []
+    assert runpod_fake.requests == []

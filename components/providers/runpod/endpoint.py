@@ -166,10 +166,12 @@ class EndpointProvider(RunpodProvider):
     def extra_diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         changed: list[str] = []
         replaces: list[str] = []
-        if _family(news) != _family(olds):
-            key = "cpu" if _family(news) == "cpu" else "gpuPools"
+        family = _family(news)
+        if family != _family(olds):
+            key = "cpu" if family in ("cpu", None) else "gpuPools"
             changed.append(key)
-            replaces.append(key)
+            if family is not None:  # an unknown family is shown as a change, not a certain replacement
+                replaces.append(key)
         if news.get("templateId") is None:
             for f in self.fields:
                 if f.key in INLINE_KEYS and self.differs(f, olds.get(f.key), news.get(f.key)):
@@ -290,7 +292,8 @@ _INLINE_API_KEYS = {"image": "image", "args": "args", "containerDiskGb": "disk",
 
 
 def _family(props: Mapping[str, Any]) -> str | None:
-    if has_unknown(props.get("gpuPools")) or has_unknown(props.get("cpu")):
+    """GPU or CPU; None only when that is not known yet. Unknown GPU pools are still a GPU endpoint."""
+    if has_unknown(props.get("cpu")):
         return None
     return "cpu" if props.get("cpu") is not None else "gpu"
 
