@@ -61,7 +61,8 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
 
     secret_refs: dict[str, pulumi.Output[str]] = {}
     for var, value in sorted(args["secret_env"].items()):
-        secret_refs[var] = _secret(name, prefix, var, value, ident, child).reference
+        description = f"modelstack {args['stack']}: {var} of model {args['model_key']}"
+        secret_refs[var] = _secret(name, prefix, var, value, description, ident, child).reference
 
     template = RunpodTemplate(
         f"{name}-template",
@@ -146,6 +147,7 @@ def _secret(
     prefix: str,
     var: str,
     value: pulumi.Input[str],
+    description: str,
     ident: random.RandomId,
     child: object,
 ) -> RunpodSecret:
@@ -168,7 +170,7 @@ def _secret(
         {
             "name": pulumi.Output.concat(prefix, "-", key, "-", rotation.hex),
             "value": secret_value,
-            "description": f"modelstack: {var} for model {name}",
+            "description": description,
         },
         opts=child(),  # type: ignore[operator]
     )
