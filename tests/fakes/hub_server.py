@@ -161,7 +161,8 @@ class FakeHub:
         for _ in range(2):  # the API, and the "CDN" on another origin
             server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            # A short poll interval keeps shutdown() (fixture teardown) fast.
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._servers.append(server)
         return self
 
