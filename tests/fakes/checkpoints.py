@@ -8,27 +8,37 @@ benchmark) without holding it in memory.
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import torch
-from safetensors.torch import save
-
+# Bytes per element of the dtypes the tests use, as named in safetensors headers.
 DTYPE_BYTES = {"F32": 4, "BF16": 2, "F16": 2, "I8": 1}
+Spec = tuple[str, Sequence[int]]
 
 
-def safetensors_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
-    return save(dict(tensors), metadata=dict(metadata) if metadata else {"format": "pt"})
+def _header(tensors: Mapping[str, Spec], metadata: Mapping[str, str] | None) -> tuple[bytes, int]:
+    header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
+    offset = 0
+    for name, (dtype, shape) in tensors.items():
+        nbytes = math.prod(shape) * DTYPE_BYTES[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format pads the header to 8 bytes
+    return struct.pack("<Q", len(encoded)) + encoded, offset
 
 
-def _tensors(seed: int, shapes: Mapping[str, tuple[int, ...]], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return {name: torch.randn(*shape, generator=gen).to(dtype) for name, shape in shapes.items()}
+def safetensors_bytes(tensors: Mapping[str, Spec], seed: int = 0, metadata: Mapping[str, str] | None = None) -> bytes:
+    """A safetensors file: real header (names, dtypes, shapes, offsets), seeded random weights."""
+    head, nbytes = _header(tensors, metadata)
+    return head + random.Random(seed).randbytes(nbytes)
 
 
-def model_repo(seed: int = 0, dtype: torch.dtype = torch.bfloat16, hidden: int = 64, layers: int = 2) -> dict[str, bytes]:
+def model_repo(seed: int = 0, dtype: str = "BF16", hidden: int = 64, layers: int = 2) -> dict[str, bytes]:
     """A tiny causal LM: config, tokenizer files and one `model.safetensors`."""
     shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (128, hidden)}
     for i in range(layers):
@@ -40,7 +50,7 @@ def model_repo(seed: int = 0, dtype: torch.dtype = torch.bfloat16, hidden: int =
         "config.json": json.dumps(config).encode(),
         "tokenizer.json": json.dumps({"version": "1.0", "model": {"type": "BPE"}}).encode(),
         "README.md": b"---\nlicense: apache-2.0\n---\n# tiny\n",
-        "model.safetensors": safetensors_bytes(_tensors(seed, shapes, dtype)),
+        "model.safetensors": safetensors_bytes({k: (dtype, v) for k, v in shapes.items()}, seed),
     }
 
 
@@ -62,18 +72,17 @@ def parameter_count(tree: Mapping[str, bytes], paths: list[str]) -> int:
 
 def pipeline_repo(seed: int = 0) -> dict[str, bytes]:
     """A tiny diffusers pipeline: component folders (one with an fp16 variant) and a root single file."""
-    unet = _tensors(seed, {"conv_in.weight": (32, 4, 3, 3), "conv_out.weight": (4, 32, 3, 3)}, torch.float32)
-    text = _tensors(seed + 1, {"embeddings.weight": (256, 32)}, torch.float16)
-    vae = _tensors(seed + 2, {"decoder.conv.weight": (16, 16, 3, 3)}, torch.float32)
-    single = {**{f"unet.{k}": v for k, v in unet.items()}, **{f"vae.{k}": v for k, v in vae.items()}}
+    unet = {"conv_in.weight": (32, 4, 3, 3), "conv_out.weight": (4, 32, 3, 3)}
+    vae = {"decoder.conv.weight": (16, 16, 3, 3)}
+    single = {**{f"unet.{k}": ("F32", v) for k, v in unet.items()}, **{f"vae.{k}": ("F32", v) for k, v in vae.items()}}
     return {
         "model_index.json": json.dumps({"_class_name": "TinyPipeline", "unet": ["diffusers", "UNet"]}).encode(),
         "unet/config.json": b"{}",
-        "unet/diffusion_pytorch_model.safetensors": safetensors_bytes(unet),
-        "unet/diffusion_pytorch_model.fp16.safetensors": safetensors_bytes({k: v.half() for k, v in unet.items()}),
-        "text_encoder/model.safetensors": safetensors_bytes(text),
-        "vae/diffusion_pytorch_model.safetensors": safetensors_bytes(vae),
-        "tiny-pipeline.safetensors": safetensors_bytes(single),
+        "unet/diffusion_pytorch_model.safetensors": safetensors_bytes({k: ("F32", v) for k, v in unet.items()}, seed),
+        "unet/diffusion_pytorch_model.fp16.safetensors": safetensors_bytes({k: ("F16", v) for k, v in unet.items()}, seed),
+        "text_encoder/model.safetensors": safetensors_bytes({"embeddings.weight": ("F16", (256, 32))}, seed + 1),
+        "vae/diffusion_pytorch_model.safetensors": safetensors_bytes({k: ("F32", v) for k, v in vae.items()}, seed + 2),
+        "tiny-pipeline.safetensors": safetensors_bytes(single, seed + 3),
     }
 
 
@@ -84,23 +93,17 @@ def write_checkpoint(path: Path, total_bytes: int, dtype: str = "BF16", tensor_b
     """
     item = DTYPE_BYTES[dtype]
     per_tensor = max(item, tensor_bytes - tensor_bytes % item)
-    header: dict[str, dict[str, object]] = {"__metadata__": {"format": "pt"}}  # type: ignore[dict-item]
-    offset, index = 0, 0
-    while offset < total_bytes:
+    tensors: dict[str, Spec] = {}
+    offset = 0
+    while total_bytes - offset >= item:
         nbytes = min(per_tensor, total_bytes - offset)
         nbytes -= nbytes % item
-        if nbytes == 0:
-            break
-        header[f"layers.{index}.weight"] = {"dtype": dtype, "shape": [nbytes // item], "data_offsets": [offset, offset + nbytes]}
+        tensors[f"layers.{len(tensors)}.weight"] = (dtype, (nbytes // item,))
         offset += nbytes
-        index += 1
-    encoded = json.dumps(header).encode()
-    encoded += b" " * (-len(encoded) % 8)  # the format pads the header to 8 bytes
+    head, remaining = _header(tensors, None)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        fh.write(struct.pack("<Q", len(encoded)))
-        fh.write(encoded)
-        remaining = offset
+        fh.write(head)
         while remaining:
             chunk = min(remaining, 8 * 2**20)
             fh.write(os.urandom(chunk))

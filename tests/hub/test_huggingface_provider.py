@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import torch
 
 from components.gpu.sizing import estimate_vram
 from components.providers import hf_hub
@@ -281,7 +280,7 @@ def test_refresh_keeps_the_pin_when_the_repo_disappears(hub: FakeHub, tiny: dict
 
 def test_fp32_checkpoint_counts_bytes_per_parameter(hub: FakeHub) -> None:
     hub.add_repo("acme/fp32-lm", pipeline_tag="text-classification")
-    tree = model_repo(seed=6, dtype=torch.float32)
+    tree = model_repo(seed=6, dtype="F32")
     hub.commit("acme/fp32-lm", tree)
     outs = provider().create(checked(provider(), "acme/fp32-lm")).outs
     assert outs["dtype"] == "F32"
