@@ -224,6 +224,13 @@ class HuggingFaceModel(pulumi.dynamic.Resource, module="huggingface", name="Mode
     def __init__(self, name: str, args: HuggingFaceModelArgs, opts: pulumi.ResourceOptions | None = None):
         props: dict[str, Any] = {"source": args["source"], "task": args.get("task")}
         props.update({k: None for k in ("repoId", "revision", *OUTPUT_KEYS)})
+        if isinstance(args["source"], str):
+            # Known from config: fill them now so previews (and dependents) see them before check runs.
+            try:
+                ref = hf_hub.parse_model_ref(args["source"])
+                props.update(repoId=ref.repo_id, revision=ref.revision)
+            except ValueError:
+                pass  # check reports it, with the resource's name
         super().__init__(HuggingFaceModelProvider(), name, props, opts)
         # The engine names outputs as the props (camelCase); expose the Python spelling too.
         for key in ("repoId", *OUTPUT_KEYS):

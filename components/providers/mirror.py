@@ -224,9 +224,10 @@ class ModelMirrorProvider(ResourceProvider):
             raise s3_client.describe(exc, dest.what("delete")) from None
 
 
-def hub_source(model: Any) -> pulumi.Output[dict[str, Any]]:
-    """The source for a HuggingFaceModel's pinned commit."""
-    return pulumi.Output.all(model.repo_id, model.sha).apply(lambda a: {"kind": "hf", "repoId": a[0], "sha": a[1]})
+def hub_source(model: Any) -> dict[str, Any]:
+    """The source for a HuggingFaceModel's pinned commit (a dict of Outputs: the kind and repo show
+    in previews even while the sha is still unknown)."""
+    return {"kind": "hf", "repoId": model.repo_id, "sha": model.sha}
 
 
 def bucket_source(
