@@ -323,10 +323,19 @@ def check_access(snapshot: Snapshot, token: str | None) -> None:
     if not snapshot.gated and not snapshot.private:
         return
     from huggingface_hub.errors import GatedRepoError
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
-    api = hub_api(token)
+    def auth_check() -> None:
+        # HfApi.auth_check's request, with a timeout: the client's session has none by default.
+        response = get_session().get(
+            f"{hub_endpoint()}/api/models/{snapshot.repo_id}/auth-check",
+            headers=build_hf_headers(token=token or False, library_name="modelstack"),
+            timeout=TIMEOUT_S,
+        )
+        hf_raise_for_status(response)
+
     try:
-        call_with_retries(lambda: api.auth_check(snapshot.repo_id, token=token or False))
+        call_with_retries(auth_check)
     except GatedRepoError as exc:
         raise HubError(scrub(gated_message(snapshot.repo_id, token, getattr(exc, "server_message", "") or ""), [token])) from None
     except Exception as exc:

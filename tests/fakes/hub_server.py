@@ -16,7 +16,8 @@ with the Hub's status codes and `X-Error-Code` / `X-Error-Message` headers, whic
 
 Repos are in-memory commits (path -> bytes or a file on disk, for large benchmark files); refs move
 when a test commits, like `main` on the real Hub. Tests can inject a connection drop partway
-through a download (`fail_download`) and read the request log (`requests`).
+through a download (`fail_download`), 429/5xx answers from the API (`fail_api`), and read the
+request log (`requests`).
 Tokens: `tokens` maps valid tokens to user names; an unknown token gets the Hub's 401.
 """
 
@@ -136,6 +137,7 @@ class FakeHub:
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
+        self.api_faults: list[tuple[int, int | None]] = []
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self._counter = 0
@@ -223,6 +225,10 @@ class FakeHub:
         repo.refs[branch] = sha
         for old in drop:
             repo.commits.pop(old, None)
+
+    def fail_api(self, status: int, times: int, retry_after: int | None = None) -> None:
+        """Answer the next `times` /api/ requests with `status` (429 or 5xx), like an overloaded Hub."""
+        self.api_faults.extend([(status, retry_after)] * times)
 
     def fail_download(self, repo_id: str, path: str, after_bytes: int, times: int = 1) -> None:
         """Drop the connection after `after_bytes` of the body, the next `times` downloads of `path`."""
@@ -321,6 +327,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if path.startswith("/__cdn__/"):
                 self._serve_cdn(path)
+                return
+            if path.startswith("/api/") and self.fake.api_faults:
+                status, retry_after = self.fake.api_faults.pop(0)
+                headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+                self._send_json(status, {"error": f"HTTP {status} injected by the test"}, headers)
                 return
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/(revision)/(.+)|/(auth-check))?", path)
             if m:

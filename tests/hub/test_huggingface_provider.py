@@ -286,3 +286,14 @@ def test_fp32_checkpoint_counts_bytes_per_parameter(hub: FakeHub) -> None:
     assert outs["dtype"] == "F32"
     # 4 bytes per parameter, plus the header
     assert 4 * outs["parameters"] < outs["weightsBytes"] < 4 * outs["parameters"] + 4096
+
+
+def test_rate_limits_and_server_errors_are_retried_then_reported(hub: FakeHub, tiny: dict[str, Any]) -> None:
+    hub.fail_api(429, times=2, retry_after=0)
+    assert provider().create(checked(provider(), "hf://acme/tiny-lm")).outs["sha"] == tiny["sha"]
+    api_calls = [r for r in hub.requests if r.path.startswith("/api/models/acme/tiny-lm")]
+    assert len(api_calls) == 3  # two 429s, then the answer
+
+    hub.fail_api(503, times=hf_hub.ATTEMPTS, retry_after=0)
+    with pytest.raises(hf_hub.HubError, match="the Hub answered HTTP 503; Hub said: HTTP 503 injected"):
+        provider().create(checked(provider(), "hf://acme/tiny-lm"))
