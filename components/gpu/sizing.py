@@ -154,7 +154,16 @@ class GpuSizingProvider(ResourceProvider):
             if count < 1:
                 failures.append(CheckFailure("count", "count must be a whole number >= 1"))
             inputs["count"] = count
-        if not _unknown(need):
+        if need is None:
+            why = f" ({basis})" if basis and not _unknown(basis) else ""
+            failures.append(
+                CheckFailure(
+                    "needGb",
+                    f"cannot size GPUs for model {model or '?'} automatically{why}; "
+                    "set gpu.minVramGb to a number of GB, or gpu.types",
+                )
+            )
+        elif not _unknown(need):
             if not isinstance(need, (int, float)) or isinstance(need, bool) or need <= 0:
                 failures.append(
                     CheckFailure("needGb", f"needGb must be a positive number of GB, got {need!r}")

@@ -154,6 +154,15 @@ class HuggingFaceModelProvider(ResourceProvider):
         stats = hf_hub.read_weight_stats(snapshot.repo_id, snapshot.sha, weights, token)
         task = effective_task(inputs.get("task"), snapshot.pipeline_tag)
         vram = estimate_vram(stats.weights_bytes, task)
+        need: float | None = vram.need_gb
+        basis = vram.basis
+        if not weights:
+            # A guess from nothing would size every such model onto the smallest GPU.
+            need = None
+            basis = (
+                "no weight files recognised (no safetensors, .bin, .pt, .pth, .ckpt or .gguf files "
+                "where a loader looks for them), so the VRAM need is unknown"
+            )
         return {
             **{k: inputs.get(k) for k in INPUT_KEYS},
             "sha": snapshot.sha,
@@ -178,9 +187,9 @@ class HuggingFaceModelProvider(ResourceProvider):
             "parameters": stats.parameters,
             "parametersByDtype": stats.parameters_by_dtype,
             "dtype": stats.dtype or "",
-            "vramGb": vram.need_gb,
+            "vramGb": need,
             "vramHeadroom": vram.headroom,
-            "vramBasis": vram.basis,
+            "vramBasis": basis,
         }
 
 

@@ -297,3 +297,11 @@ def test_rate_limits_and_server_errors_are_retried_then_reported(hub: FakeHub, t
     hub.fail_api(503, times=hf_hub.ATTEMPTS, retry_after=0)
     with pytest.raises(hf_hub.HubError, match="the Hub answered HTTP 503; Hub said: HTTP 503 injected"):
         provider().create(checked(provider(), "hf://acme/tiny-lm"))
+
+
+def test_a_repo_without_weights_has_no_vram_estimate(hub: FakeHub) -> None:
+    hub.add_repo("acme/code-only", pipeline_tag="text-generation")
+    hub.commit("acme/code-only", {"config.json": b"{}", "modeling.py": b"# custom code"})
+    outs = provider().create(checked(provider(), "acme/code-only")).outs
+    assert outs["weightFiles"] == [] and outs["vramGb"] is None
+    assert "VRAM need is unknown" in outs["vramBasis"]

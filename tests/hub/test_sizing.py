@@ -111,6 +111,10 @@ def test_sizing_resource_check_chooses_in_preview_and_fails_clearly() -> None:
     _, failures = _check(provider="lambda", count=0)
     assert {p for p, _ in failures} == {"provider", "count"}
 
+    _, failures = _check(needGb=None, basis="no weight files recognised")  # a repo without weights
+    assert [p for p, _ in failures] == ["needGb"]
+    assert "no weight files recognised" in failures[0][1] and "set gpu.minVramGb" in failures[0][1]
+
 
 def test_sizing_resource_diff_shows_a_changed_choice() -> None:
     p = GpuSizingProvider()
