@@ -12,7 +12,8 @@ Both measurements run in the same invocation, against the same moto server, with
 
 moto and the fake Hub each run in their own process, and each measured transfer runs in a fresh
 process so its peak RSS (ru_maxrss) is its own: the mirror's should stay near the in-flight parts,
-not the file size. Prints MB/s (1 MB = 10^6 bytes) and the ratio mirror / baseline.
+not the file size. Prints MB/s (1 MB = 10^6 bytes), the ratio mirror / baseline of each
+back-to-back round and their median, and the load average (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import multiprocessing as mp
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -159,29 +161,36 @@ def main() -> None:
         client = s3_client(endpoint)
         client.create_bucket(Bucket=BUCKET)
 
+        load_before = os.getloadavg()
         results: dict[str, list[dict[str, Any]]] = {"baseline": [], "mirror": []}
-        for _ in range(args.rounds):
-            results["baseline"].append(measure(run_baseline, endpoint, str(checkpoint)))
-            clear(client)
-            mirrored = measure(run_mirror, endpoint, hub_url, sha)
-            assert "model.safetensors" in mirrored["copied"], "the mirror skipped the weights: not a measurement"
-            results["mirror"].append(mirrored)
-            clear(client)
+        for round_ in range(args.rounds):
+            # Alternate which goes first, so a machine that gets busier or quieter does not
+            # always favour the same side; each round is a back-to-back pair.
+            order = ("baseline", "mirror") if round_ % 2 == 0 else ("mirror", "baseline")
+            for side in order:
+                if side == "baseline":
+                    results["baseline"].append(measure(run_baseline, endpoint, str(checkpoint)))
+                else:
+                    mirrored = measure(run_mirror, endpoint, hub_url, sha)
+                    assert "model.safetensors" in mirrored["copied"], "the mirror skipped the weights: not a measurement"
+                    results["mirror"].append(mirrored)
+                clear(client)
 
         def mbps(run: dict[str, Any]) -> float:
             return size / 1e6 / run["seconds"]
 
-        best = {k: max(v, key=mbps) for k, v in results.items()}
-        ratio = mbps(best["mirror"]) / mbps(best["baseline"])
+        ratios = sorted(mbps(m) / mbps(b) for m, b in zip(results["mirror"], results["baseline"], strict=True))
         report = {
             "checkpoint_bytes": size,
             "rounds": args.rounds,
             "baseline_upload_file_mb_s": [round(mbps(r), 1) for r in results["baseline"]],
             "mirror_mb_s": [round(mbps(r), 1) for r in results["mirror"]],
-            "ratio_mirror_over_baseline": round(ratio, 3),
-            "baseline_peak_rss_mb": round(best["baseline"]["maxrss_mb"]),
-            "mirror_peak_rss_mb": round(best["mirror"]["maxrss_mb"]),
+            "ratio_per_round": [round(r, 3) for r in ratios],
+            "ratio_median": round(statistics.median(ratios), 3),
+            "baseline_peak_rss_mb": max(round(r["maxrss_mb"]) for r in results["baseline"]),
+            "mirror_peak_rss_mb": max(round(r["maxrss_mb"]) for r in results["mirror"]),
             "cpu_count": os.cpu_count(),
+            "loadavg_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         }
         print(json.dumps(report, indent=2))
     finally:
