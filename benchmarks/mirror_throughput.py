@@ -179,7 +179,7 @@ def main() -> None:
         def mbps(run: dict[str, Any]) -> float:
             return size / 1e6 / run["seconds"]
 
-        ratios = sorted(mbps(m) / mbps(b) for m, b in zip(results["mirror"], results["baseline"], strict=True))
+        ratios = [mbps(m) / mbps(b) for m, b in zip(results["mirror"], results["baseline"], strict=True)]
         report = {
             "checkpoint_bytes": size,
             "rounds": args.rounds,

@@ -258,14 +258,23 @@ class S3BucketProvider(ResourceProvider):
             raise s3_client.describe(exc, self._what(props, "read"), self._secrets(props)) from None
         actual = dict(props)
         try:
-            status = s3.get_bucket_versioning(Bucket=name).get("Status")
-            actual["versioning"] = status == "Enabled"
+            actual["versioning"] = self._read_versioning(s3, name)
             actual["expireDays"] = self._read_expiry(s3, name)
             actual["cors"] = self._read_cors(s3, name)
         except Exception as exc:
             raise s3_client.describe(exc, self._what(props, "read"), self._secrets(props)) from None
         outs = self._outputs(actual)
         return ReadResult(name, outs, {k: outs[k] for k in INPUT_KEYS})
+
+    @staticmethod
+    def _read_versioning(s3: Any, name: str) -> bool:
+        try:
+            return s3.get_bucket_versioning(Bucket=name).get("Status") == "Enabled"
+        except Exception as exc:
+            # Stores without versioning (R2 among them) may not implement the call at all.
+            if s3_client.error_code(exc) in ("NotImplemented", "501"):
+                return False
+            raise
 
     @staticmethod
     def _read_expiry(s3: Any, name: str) -> int | None:
