@@ -1,8 +1,9 @@
 """`ModelMirror`: a pinned model snapshot copied into an S3-compatible bucket, with a manifest.
 
 Registers as `pulumi-python:dynamic/s3:ModelMirror`. The destination is
-`s3://<bucket>/models/<org>/<name>/<sha>/` and the output `manifestUri` points at the sha256
-manifest a worker can verify against. Sources:
+`s3://<bucket>/models/<org>/<name>/<sha>/` and the output `manifestUri`
+(`.../<sha>/manifest.json`, the worker's MODELSTACK_MODEL_MANIFEST) points at the sha256 manifest
+a worker downloads and verifies the files against. Sources:
 
 - `{"kind": "hf", "repoId": "org/name", "sha": <commit>}`: a HuggingFaceModel's pinned commit
   (use `hub_source(model)`); the HF token is read in `configure()` like the model's.

@@ -3,8 +3,11 @@
 Layout under the destination prefix `models/<org>/<name>/<sha>/`:
 
     <path as in the repo>                  the files, byte for byte
+    manifest.json                          written last: every file's path, size and sha256
     .modelstack/progress/<path>.json       one completion record per copied file
-    .modelstack/manifest.json              written last: every file's path, size and sha256
+
+(`manifest.json` at the prefix root is the contract with the worker: inference/env.py's
+MODELSTACK_MODEL_MANIFEST. A snapshot that has its own root `manifest.json` cannot be mirrored.)
 
 How it stays cheap and safe:
 - Streaming: each file goes from the source's HTTP/S3 stream through a hashing reader straight
@@ -34,7 +37,7 @@ from components.providers import hf_hub, s3_client
 
 FORMAT = "modelstack-mirror/1"
 STATE_DIR = ".modelstack/"
-MANIFEST = STATE_DIR + "manifest.json"
+MANIFEST = "manifest.json"
 PROGRESS = STATE_DIR + "progress/"
 MIN_PART = 8 * 2**20
 MAX_PARTS = 9_000  # S3 allows 10,000; keep a margin
@@ -137,15 +140,20 @@ class BucketSource:
 
     def list_files(self) -> list[SourceFile]:
         files = []
+        is_mirror = False
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
                 for obj in page.get("Contents", []):
                     path = obj["Key"][len(self.prefix) :]
+                    if path.startswith(STATE_DIR):
+                        is_mirror = True
                     if not path or path.endswith("/") or path.startswith(STATE_DIR):
                         continue
                     files.append(SourceFile(path, int(obj["Size"]), {"etag": obj["ETag"]}))
         except Exception as exc:
             raise MirrorError(str(s3_client.describe(exc, f"mirror: list s3://{self.bucket}/{self.prefix}"))) from None
+        if is_mirror:  # copying another modelstack mirror: its manifest is rewritten, not copied
+            files = [f for f in files if f.path != MANIFEST]
         if not files:
             raise MirrorError(f"mirror: s3://{self.bucket}/{self.prefix} holds no objects to mirror")
         return files
@@ -308,6 +316,13 @@ def mirror(
     files = [f for f in source.list_files() if hf_hub.matches_any(f.path, include)]
     if not files:
         raise MirrorError(dest.what(f"no source file matches include {list(include)}"))
+    if any(f.path == MANIFEST for f in files):
+        raise MirrorError(
+            dest.what(
+                f"the source has its own {MANIFEST} at its root, where the mirror writes its manifest; "
+                "leave it out with include patterns that do not match it (e.g. ['*.safetensors', '*/*', 'config.json'])"
+            )
+        )
     try:
         existing = _listing(dest)
         _abort_unfinished_uploads(dest)

@@ -43,8 +43,8 @@ def test_bucket_and_mirror_lifecycle_through_the_provider_server(hub: FakeHub, s
         mirror = engine.up(mirror_p, mirror_args)
         prefix = f"models/acme/tiny-lm/{sha}/"
         assert mirror.id == f"s3://{BUCKET}/{prefix}"
-        assert mirror.outputs["manifestUri"] == f"s3://{BUCKET}/{prefix}.modelstack/manifest.json"
-        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + ".modelstack/manifest.json")["Body"].read())
+        assert mirror.outputs["manifestUri"] == f"s3://{BUCKET}/{prefix}manifest.json"
+        manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + "manifest.json")["Body"].read())
         assert manifest["fileCount"] == 4 and manifest["source"]["sha"] == sha
 
         assert engine.up(mirror_p, mirror_args, mirror) is mirror  # no-op

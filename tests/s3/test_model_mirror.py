@@ -56,7 +56,7 @@ def hub_source(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_manifest(s3: Any, prefix: str) -> dict[str, Any]:
-    return json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + ".modelstack/manifest.json")["Body"].read())
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + "manifest.json")["Body"].read())
 
 
 def assert_mirror_matches(s3: Any, prefix: str, contents: dict[str, bytes]) -> dict[str, Any]:
@@ -79,12 +79,12 @@ def test_mirror_copies_the_pinned_snapshot_with_a_verified_manifest(hub: FakeHub
     prefix = snapshot["prefix"]
     outs = created.outs
     assert created.id == f"s3://{BUCKET}/{prefix}"
-    assert outs["manifestUri"] == f"s3://{BUCKET}/{prefix}.modelstack/manifest.json"
+    assert outs["manifestUri"] == f"s3://{BUCKET}/{prefix}manifest.json"
     assert (outs["copiedFiles"], outs["skippedFiles"], outs["intact"]) == (len(snapshot["contents"]), 0, True)
 
     manifest = assert_mirror_matches(s3, prefix, snapshot["contents"])
     assert manifest["source"] == {"kind": "hf", "repoId": REPO, "sha": snapshot["sha"]}
-    raw = s3.get_object(Bucket=BUCKET, Key=prefix + ".modelstack/manifest.json")["Body"].read()
+    raw = s3.get_object(Bucket=BUCKET, Key=prefix + "manifest.json")["Body"].read()
     assert outs["manifestSha256"] == hashlib.sha256(raw).hexdigest()
     # the weights went up as a multipart upload (ETag "<md5>-<parts>"), streamed, not in one PUT
     etag = s3.head_object(Bucket=BUCKET, Key=prefix + "model.safetensors")["ETag"]
@@ -115,7 +115,7 @@ def test_an_interrupted_copy_resumes_where_it_stopped(hub: FakeHub, s3: Any, end
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
     prefix = snapshot["prefix"]
-    assert prefix + ".modelstack/manifest.json" not in keys
+    assert prefix + "manifest.json" not in keys
     assert {prefix + "README.md", prefix + "config.json"} <= keys  # copied before the failure
     assert prefix + "model.safetensors" not in keys
 
@@ -281,3 +281,22 @@ def test_hashing_reader_bounds_what_boto3_buffers() -> None:
     assert huge.multipart_chunksize * 10_000 >= 200 * 2**30  # stays within S3's part limit
     # at most this many parts are held in memory per file, whatever its size
     assert small.max_in_memory_upload_chunks == mirror_copy.MAX_BUFFERED_PARTS
+
+
+def test_a_source_with_its_own_root_manifest_is_refused_unless_left_out(hub: FakeHub, s3: Any, endpoint: str) -> None:
+    s3.create_bucket(Bucket=BUCKET)
+    hub.add_repo("acme/odd")
+    sha = hub.commit("acme/odd", {"manifest.json": b"{}", "model.safetensors": model_repo()["model.safetensors"]})
+    with pytest.raises(mirror_copy.MirrorError, match=r"has its own manifest\.json at its root"):
+        provider().create(inputs(endpoint, {"kind": "hf", "repoId": "acme/odd", "sha": sha}))
+    outs = provider().create(inputs(endpoint, {"kind": "hf", "repoId": "acme/odd", "sha": sha}, include=["*.safetensors"])).outs
+    assert outs["fileCount"] == 1
+
+
+def test_mirroring_a_mirror_copies_its_files_not_its_manifest(hub: FakeHub, s3: Any, endpoint: str, snapshot: dict) -> None:
+    first = provider().create(inputs(endpoint, hub_source(snapshot))).outs
+    source = bucket_source(
+        endpoint=endpoint, region=REGION, bucket=BUCKET, prefix=first["prefix"], name="copies/tiny-lm", revision="r1",
+    )  # fmt: skip
+    copy = provider().create(inputs(endpoint, source)).outs
+    assert_mirror_matches(s3, copy["prefix"], snapshot["contents"])
