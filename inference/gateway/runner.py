@@ -196,6 +196,9 @@ class JobRunner:
             try:
                 submitted = await backend.submit(json.loads(job.input_json), job.deadline - now)
             except BackendError as exc:
+                if exc.kind in ("rejected", "not_found"):
+                    # The backend refused this request (bad key, bad endpoint): retrying cannot help.
+                    return await self._terminal(job, FAILED, attempts=job.attempts + 1, error=exc.message)
                 job = await self.store.write(job, attempts=job.attempts + 1, error=exc.message, **self.new_lease(now))
                 await self._backoff(job, exc.retry_after)
                 return job

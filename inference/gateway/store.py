@@ -83,4 +83,5 @@ class JobStore:
 
     async def ping(self) -> None:
         """One cheap read: proves the database is reachable and the service account may read it."""
-        await self._models.document("_ping").get()
+        # No retries: readiness should answer "not ready" quickly, not wait out a backoff.
+        await self._models.document("_ping").get(retry=None, timeout=2)

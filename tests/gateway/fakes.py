@@ -12,8 +12,9 @@ Each job's behaviour is chosen by its input, so a test states what it wants in t
 - `hang`: stay IN_PROGRESS for ever (a worker that died mid-job);
 - `outputBytes`: return a string output of this many characters;
 - `sleep`: seconds /runsync (or the Modal endpoint) takes to answer;
+- `early`: /runsync answers at once with the job still IN_QUEUE (its wait ran out);
 - `runErrors`: how many /run calls for this `tag` answer 500 before one is accepted;
-- `status`: an HTTP status the Modal endpoint answers with.
+- `status`: an HTTP status Modal's proxy answers with (plain text, no worker answer).
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ def build_app(state: FakeState) -> Starlette:
         state.runs.append(body)
         job = FakeJob(id=f"sync-{next(state.counter)}", input=inp)
         state.jobs[job.id] = job
+        if inp.get("early"):
+            return JSONResponse(_view(job))  # as when runsync's wait elapses with the job queued
         sleep = float(inp.get("sleep", 0))
         if inp.get("hang") or sleep * 1000 > wait_ms:
             await asyncio.sleep(wait_ms / 1000)
@@ -195,8 +198,8 @@ def build_app(state: FakeState) -> Starlette:
         state.modal_calls.append(inp)
         if inp.get("sleep"):
             await asyncio.sleep(float(inp["sleep"]))
-        if "status" in inp:
-            return JSONResponse({"error": "endpoint failure"}, status_code=int(inp["status"]))
+        if "status" in inp:  # Modal's proxy answering for a container that is not there
+            return Response("modal-http: upstream unavailable", status_code=int(inp["status"]))
         if "fail" in inp:
             return JSONResponse({"error": str(inp["fail"])}, status_code=500)
         return JSONResponse({"output": _output(inp)})

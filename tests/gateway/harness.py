@@ -72,10 +72,7 @@ class ServerThread:
 def gateway_settings(fake_url: str, project: str, **changes: Any) -> Settings:
     settings = Settings(
         api_keys=ApiKeys.parse(f"alice:{ALICE_KEY},bob:{BOB_KEY}"),
-        models={
-            "flux": ModelRoute("flux", "runpod", f"{fake_url}/v2/ep-flux", 10.0),
-            "embedder": ModelRoute("embedder", "modal", f"{fake_url}/modal/embedder", 10.0),
-        },
+        models=routes(fake_url),
         project=project,
         callback_secret=Secret(CALLBACK_SECRET),
         webhook_secret=Secret(WEBHOOK_SECRET),
@@ -134,3 +131,11 @@ class RunningGateway:
 def start_gateway(settings: Settings, overrides: Overrides | None = None) -> RunningGateway:
     app = create_app(settings, overrides)
     return RunningGateway(ServerThread(app).start(), settings)
+
+
+def routes(fake_url: str, flux_timeout: float = 10.0, embedder_timeout: float = 10.0) -> dict[str, ModelRoute]:
+    """The two test models (Runpod `flux`, Modal `embedder`) with chosen timeouts."""
+    return {
+        "flux": ModelRoute("flux", "runpod", f"{fake_url}/v2/ep-flux", flux_timeout),
+        "embedder": ModelRoute("embedder", "modal", f"{fake_url}/modal/embedder", embedder_timeout),
+    }
