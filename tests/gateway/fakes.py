@@ -213,3 +213,18 @@ def build_app(state: FakeState) -> Starlette:
         Route(f"{base}/health", health, methods=["GET"]),
         Route("/modal/{name}", modal, methods=["POST"]),
     ])
+
+
+class MemoryResultStore:
+    """A results bucket in memory; URLs look signed so tests can tell them apart."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+        self.signed: list[tuple[str, int]] = []
+
+    async def put(self, path: str, data: bytes, content_type: str) -> None:
+        self.objects[path] = (data, content_type)
+
+    async def signed_url(self, path: str, ttl_seconds: int) -> str:
+        self.signed.append((path, ttl_seconds))
+        return f"https://storage.example.test/results-bucket/{path}?X-Goog-Expires={ttl_seconds}&n={len(self.signed)}"
