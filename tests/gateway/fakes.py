@@ -228,3 +228,18 @@ class MemoryResultStore:
     async def signed_url(self, path: str, ttl_seconds: int) -> str:
         self.signed.append((path, ttl_seconds))
         return f"https://storage.example.test/results-bucket/{path}?X-Goog-Expires={ttl_seconds}&n={len(self.signed)}"
+
+
+@dataclass
+class Receiver:
+    """A user's webhook endpoint: records deliveries, answers with scripted status codes."""
+
+    statuses: list[int] = field(default_factory=list)
+    deliveries: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def hook(request: Request) -> Response:
+            self.deliveries.append((dict(request.headers), await request.body()))
+            return Response(status_code=self.statuses.pop(0) if self.statuses else 200)
+
+        return Starlette(routes=[Route("/hooks/{rest:path}", hook, methods=["POST"])])

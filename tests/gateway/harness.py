@@ -26,14 +26,14 @@ WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789"
 class ServerThread:
     """uvicorn serving `app` on a socket bound here (port 0), so no port race with other tests."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, **config: Any):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", loop="asyncio",
-                                timeout_graceful_shutdown=2)
+                                timeout_graceful_shutdown=2, **config)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
