@@ -91,13 +91,7 @@ def _backend_failure(exc: BackendError) -> ApiError:
 
 # --- health ------------------------------------------------------------------------------------
 
-_OK = b'{"status":"ok"}'
-
-
-@router.get("/healthz")
-async def healthz() -> Response:
-    # Liveness only: no I/O, so a slow dependency never gets a healthy instance restarted.
-    return Response(_OK, media_type="application/json")
+# GET /healthz (liveness, no I/O) is answered by liveness.LivenessMiddleware in front of the app.
 
 
 @router.get("/readyz")

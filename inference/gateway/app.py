@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 from fastapi import FastAPI
 from google.api_core import exceptions as gexc
@@ -23,6 +24,7 @@ from inference.gateway import errors, logs
 from inference.gateway.api import router
 from inference.gateway.backends import build_backends
 from inference.gateway.bodylimit import BodyLimitMiddleware
+from inference.gateway.liveness import LivenessMiddleware
 from inference.gateway.ratelimit import RateLimiter
 from inference.gateway.results import GcsResultStore, ResultStore
 from inference.gateway.runner import JobRunner
@@ -37,7 +39,7 @@ class Overrides:
     """Replacements for the real clients, for tests and the benchmark."""
 
     firestore_client: Any = None
-    backend_client: httpx.AsyncClient | None = None
+    backend_client: aiohttp.ClientSession | None = None
     webhook_client: httpx.AsyncClient | None = None
     resolver: Resolver | None = None
     results: ResultStore | None = None
@@ -72,8 +74,9 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
             if o.firestore_client is None:
                 stack.push_async_callback(_close_firestore, firestore_client)
             backend_client = o.backend_client or await stack.enter_async_context(
-                # Direct connections only (no proxy from env); pooled for the hot predict path.
-                httpx.AsyncClient(trust_env=False, limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200))
+                # aiohttp rather than httpx here: on the predict path it costs about a sixth of the
+                # CPU per call. Direct connections only (no proxy from env), pooled, DNS cached.
+                aiohttp.ClientSession(trust_env=False, connector=aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300))
             )
             webhooks = None
             if settings.webhook_secret is not None:
@@ -115,6 +118,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
 
     app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(LivenessMiddleware)  # added last, so it runs first
     return app
 
 

@@ -16,13 +16,14 @@ error text, never a request header.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from inference.gateway.settings import ModelRoute, Secret
 
@@ -50,20 +51,30 @@ class BackendJob:
         return self.status in TERMINAL_BACKEND
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after", "")
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+    headers: Any
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _retry_after(answer: _Answer) -> float | None:
+    raw = answer.headers.get("Retry-After", "")
     try:
         return max(0.0, float(raw))
     except ValueError:
         return None
 
 
-def _error_text(response: httpx.Response) -> str:
+def _error_text(answer: _Answer) -> str:
     """The backend's own message, truncated; it is shown to the caller, so nothing else is added."""
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        return response.text[:300]
+        return answer.body[:300].decode(errors="replace")
     if isinstance(body, dict):
         for key in ("error", "message", "detail"):
             if key in body:
@@ -71,8 +82,18 @@ def _error_text(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+async def _request(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], json_body: Any, timeout: float
+) -> _Answer:
+    data = None if json_body is None else json.dumps(json_body, separators=(",", ":")).encode()
+    sent_headers = headers if data is None else {**headers, "Content-Type": "application/json"}
+    async with session.request(method, url, data=data, headers=sent_headers,
+                               timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        return _Answer(response.status, await response.read(), response.headers)
+
+
 async def _send(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     method: str,
     url: str,
     *,
@@ -82,11 +103,11 @@ async def _send(
     timeout: float,
     idempotent: bool,
     attempts: int = 3,
-) -> httpx.Response:
+) -> _Answer:
     """One logical call with bounded retries.
 
-    Connection failures (the request never arrived) and 429 are always retried; 5xx and read
-    timeouts only for idempotent calls, since a non-idempotent POST may already have been accepted.
+    Connection failures before the request was sent and 429 are always retried; 5xx, timeouts
+    and dropped connections only for idempotent calls, since a POST may already have been accepted.
     """
     deadline = time.monotonic() + timeout
     last: BackendError | None = None
@@ -95,27 +116,31 @@ async def _send(
         if remaining <= 0:
             break
         try:
-            response = await client.request(method, url, headers=headers, json=json_body, timeout=remaining)
-        except httpx.TimeoutException:
+            answer = await _request(session, method, url, headers, json_body, remaining)
+        except TimeoutError:
             last = BackendError("timeout", f"{what}: the backend did not answer in time")
             if not idempotent:
                 raise last from None
-        except httpx.TransportError as exc:
+        except aiohttp.ClientConnectorError as exc:
             last = BackendError("unavailable", f"{what}: cannot reach the backend ({type(exc).__name__})")
+        except aiohttp.ClientError as exc:
+            last = BackendError("unavailable", f"{what}: the connection failed ({type(exc).__name__})")
+            if not idempotent:
+                raise last from None
         else:
-            if response.status_code < 400:
-                return response
-            status = response.status_code
+            if answer.status < 400:
+                return answer
+            status = answer.status
             if status == 429:
-                last = BackendError("busy", f"{what}: backend rate limit (429)", _retry_after(response))
+                last = BackendError("busy", f"{what}: backend rate limit (429)", _retry_after(answer))
             elif status >= 500:
-                last = BackendError("unavailable", f"{what}: backend error {status}: {_error_text(response)}")
+                last = BackendError("unavailable", f"{what}: backend error {status}: {_error_text(answer)}")
                 if not idempotent:
                     raise last
             elif status == 404:
                 raise BackendError("not_found", f"{what}: not found at the backend (404)")
             else:
-                raise BackendError("rejected", f"{what}: backend refused the request ({status}): {_error_text(response)}")
+                raise BackendError("rejected", f"{what}: backend refused the request ({status}): {_error_text(answer)}")
         if attempt + 1 < attempts:
             delay = last.retry_after if last.retry_after is not None else 0.1 * 2**attempt
             delay = min(delay * random.uniform(0.8, 1.2), deadline - time.monotonic())
@@ -140,7 +165,7 @@ def _job(body: Any, what: str) -> BackendJob:
 class RunpodBackend:
     provider = "runpod"
 
-    def __init__(self, route: ModelRoute, api_key: Secret, client: httpx.AsyncClient):
+    def __init__(self, route: ModelRoute, api_key: Secret, client: aiohttp.ClientSession):
         self.route = route
         self._client = client
         self._headers = {"Authorization": f"Bearer {api_key.reveal()}"}
@@ -190,21 +215,19 @@ class RunpodBackend:
 class ModalBackend:
     provider = "modal"
 
-    def __init__(self, route: ModelRoute, token: tuple[Secret, Secret] | None, client: httpx.AsyncClient):
+    def __init__(self, route: ModelRoute, token: tuple[Secret, Secret] | None, client: aiohttp.ClientSession):
         self.route = route
         self._client = client
         self._headers = {"Modal-Key": token[0].reveal(), "Modal-Secret": token[1].reveal()} if token else {}
 
     async def call(self, job_input: Any, timeout: float) -> BackendJob:
         try:
-            response = await self._client.post(
-                self.route.url, json={"input": job_input}, headers=self._headers, timeout=timeout
-            )
-        except httpx.TimeoutException:
+            response = await _request(self._client, "POST", self.route.url, self._headers, {"input": job_input}, timeout)
+        except TimeoutError:
             raise BackendError("timeout", "modal: the endpoint did not answer in time") from None
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise BackendError("unavailable", f"modal: cannot reach the endpoint ({type(exc).__name__})") from None
-        if response.status_code == 429:
+        if response.status == 429:
             raise BackendError("busy", "modal: endpoint rate limit (429)", _retry_after(response))
         try:
             body = response.json()
@@ -214,11 +237,11 @@ class ModalBackend:
             # The worker itself answered with an error: the model failed on this input. Retrying
             # would fail the same way, so the job fails, whatever the status code.
             return BackendJob(id=None, status="FAILED", error=str(body["error"])[:2000])
-        if response.status_code >= 500:
+        if response.status >= 500:
             # No worker answer (Modal's proxy, a crashed container): worth another try.
-            raise BackendError("unavailable", f"modal: endpoint error {response.status_code}")
-        if response.status_code >= 400:
-            return BackendJob(id=None, status="FAILED", error=f"{response.status_code}: {_error_text(response)}")
+            raise BackendError("unavailable", f"modal: endpoint error {response.status}")
+        if response.status >= 400:
+            return BackendJob(id=None, status="FAILED", error=f"{response.status}: {_error_text(response)}")
         if not isinstance(body, dict) or "output" not in body:
             raise BackendError("unavailable", "modal: the endpoint answered without an output")
         return BackendJob(id=None, status="COMPLETED", output=body["output"])
@@ -240,7 +263,7 @@ Backend = RunpodBackend | ModalBackend
 
 def build_backends(
     routes: dict[str, ModelRoute],
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     runpod_key: Secret | None,
     modal_token: tuple[Secret, Secret] | None,
 ) -> dict[str, Backend]:
