@@ -124,15 +124,11 @@ class JobRunner:
     # --- cancellation (DELETE /v1/jobs/{id}) -------------------------------------------------
 
     async def cancel(self, job: Job) -> Job:
+        # The record is written first, so a driver that sees the backend's CANCELLED afterwards
+        # loses the race cleanly (its write is stale) instead of recording a different reason.
         for _ in range(5):
             if job.terminal:
                 return job
-            backend = self.backends.get(job.model)
-            if isinstance(backend, RunpodBackend) and job.backend_job_id:
-                try:
-                    await backend.cancel(job.backend_job_id)
-                except BackendError as exc:
-                    logs.event(logging.WARNING, "backend cancel failed", jobId=job.id, reason=exc.message)
             try:
                 job = await self._terminal(job, CANCELLED, error="cancelled by the caller")
             except StaleJobError:
@@ -145,6 +141,10 @@ class JobRunner:
             if local is not None:
                 local.cancel()
                 await asyncio.gather(local, return_exceptions=True)
+            backend = self.backends.get(job.model)
+            if isinstance(backend, RunpodBackend) and job.backend_job_id:
+                # Best effort: if this fails the GPU job runs on until Runpod's executionTimeout.
+                await self._cancel_quietly(backend, job.backend_job_id)
             if job.lease_until is not None:
                 self.drive(job)
             return job
