@@ -7,6 +7,9 @@ real entry point, `python -m inference.gateway.serve`, one worker, configured th
 this load generator. The Firestore emulator backs the job store because the gateway needs one to
 start; the predict path measured here never touches it.
 
+A last "serial" row sends 1,000 requests one at a time (closed loop) to each side: the per-request
+cost without queueing, which is what stays comparable on a machine shared with other work.
+
 Load is open-loop: request i is due at start + i/rate whether or not earlier ones have answered,
 and its latency counts from when it was due, so a stalled server cannot hide its queueing
 (no coordinated omission). The client is a minimal HTTP/1.1 keep-alive client on asyncio streams,
@@ -121,6 +124,18 @@ async def open_loop(port: int, raw: bytes, rate: float, count: int) -> tuple[lis
     return latencies, errors
 
 
+async def sequential(port: int, raw: bytes, count: int) -> list[float]:
+    """Closed loop, one request at a time: the per-request cost without any queueing."""
+    conn = await Connection.open(port)
+    latencies = []
+    for _ in range(count):
+        started = time.perf_counter()
+        await asyncio.wait_for(conn.request(raw), REQUEST_TIMEOUT)
+        latencies.append((time.perf_counter() - started) * 1000)
+    conn.writer.close()
+    return latencies
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -213,6 +228,10 @@ def main() -> None:
                 dp50, dp99, gp50, gp99 = percentile(d, 50), percentile(d, 99), percentile(g, 50), percentile(g, 99)
                 print(f"{rate:>6.0f} {count:>6} {dp50:>9.2f}ms {dp99:>9.2f}ms {gp50:>10.2f}ms {gp99:>10.2f}ms "
                       f"{gp50 - dp50:>11.2f}ms {gp99 - dp99:>11.2f}ms {d_err + g_err:>7}")
+            d, g = await sequential(fake_port, direct, 1000), await sequential(gateway_port, through, 1000)
+            print(f"{'serial':>6} {1000:>6} {percentile(d, 50):>9.2f}ms {percentile(d, 99):>9.2f}ms "
+                  f"{percentile(g, 50):>10.2f}ms {percentile(g, 99):>10.2f}ms "
+                  f"{percentile(g, 50) - percentile(d, 50):>11.2f}ms {percentile(g, 99) - percentile(d, 99):>11.2f}ms")
             h, h_err = await open_loop(gateway_port, health, 200, int(200 * args.seconds))
             print(f"/healthz at 200 rps: n={len(h)} p50 {percentile(h, 50):.2f}ms p99 {percentile(h, 99):.2f}ms "
                   f"errors {h_err}")
