@@ -1,0 +1,1 @@
+"""The Cloud Run gateway: authenticated sync predictions and Firestore-backed async jobs."""
