@@ -4,7 +4,7 @@ Run from the repository root:
 
     python benchmarks/runpod_api_calls.py
 
-It drives one model's resources (secret, network volume, template, endpoint) through create, a
+It drives one model's resources (secret, registry credential, network volume, template, endpoint) through create, a
 no-op `pulumi up` (check + diff with identical inputs), an update (new image, more workers), a
 refresh and a delete, the way the engine calls the providers, and prints the calls per step and
 resource with the API operations behind them. No faults are injected: these are the floor.
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.providers.runpod import (
     EndpointProvider,
+    RegistryAuthProvider,
     SecretProvider,
     TemplateProvider,
     VolumeProvider,
@@ -30,7 +31,7 @@ from components.providers.runpod import (
 from tests.fakes.runpod_server import FakeRunpod
 from tests.runpod.support import IMAGE_V1, IMAGE_V2, Driver, State, configured
 
-RESOURCES = ("Secret", "NetworkVolume", "Template", "Endpoint")
+RESOURCES = ("Secret", "RegistryAuth", "NetworkVolume", "Template", "Endpoint")
 STEPS = ("create", "no-op diff", "update", "refresh", "delete")
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     try:
         drivers = {
             "Secret": Driver(configured(SecretProvider(), fake.api_key)),
+            "RegistryAuth": Driver(configured(RegistryAuthProvider(), fake.api_key)),
             "NetworkVolume": Driver(configured(VolumeProvider(), fake.api_key)),
             "Template": Driver(configured(TemplateProvider(), fake.api_key)),
             "Endpoint": Driver(configured(EndpointProvider(), fake.api_key)),
@@ -51,11 +53,14 @@ def main() -> None:
             name = "modelstack-bench-flux-b3nc4m"
             if resource == "Secret":
                 return {"name": f"{name}-hf-token", "value": "hf_benchmark_value"}
+            if resource == "RegistryAuth":
+                return {"name": f"{name}-registry", "username": "_json_key", "password": "benchmark-key-json"}
             if resource == "NetworkVolume":
                 return {"name": f"{name}-cache", "sizeGb": 50, "dataCenterId": "EU-RO-1"}
             if resource == "Template":
                 return {"name": name, "image": IMAGE_V1 if version == 1 else IMAGE_V2,
-                        "env": {"HF_TOKEN": states["Secret"].outputs["reference"]}}
+                        "env": {"HF_TOKEN": states["Secret"].outputs["reference"]},
+                        "registryAuthId": states["RegistryAuth"].id}
             template = states["Template"]
             return {"name": name, "templateId": template.id, "templateRevision": template.outputs["revision"],
                     "gpuPools": ["ADA_24", "AMPERE_48"], "workersMax": 2 if version == 1 else 4,

@@ -12,11 +12,21 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 
 from components.config import Endpoint, Model
+
+
+@dataclass(frozen=True)
+class RegistryCredential:
+    """A login for the private registry that holds the worker image (e.g. Google Artifact Registry)."""
+
+    username: str
+    """`_json_key` (or `_json_key_base64`) for Artifact Registry with a service-account key."""
+    password: pulumi.Input[str]
+    """The key or password; pass a Pulumi secret. Only its salted hash is ever stored."""
 
 
 class GpuEndpointArgs(TypedDict):
@@ -37,6 +47,9 @@ class GpuEndpointArgs(TypedDict):
     secret_env: Mapping[str, pulumi.Input[str]]
     """Environment variable -> secret value (a secret Output); never stored in plaintext."""
     protect: bool
+    registry: NotRequired[RegistryCredential]
+    """Credential to pull `image` with, when it sits in a private registry (Runpod only; Modal builds
+    its image itself and ignores it)."""
 
 
 @dataclass

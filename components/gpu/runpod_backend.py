@@ -9,9 +9,15 @@ For a model it creates, all children of the `GpuEndpoint`:
   `<prefix>-<var>-<rotation>`. `<rotation>` comes from a `RandomId` keyed on a salted hash of the
   value, so a new value gets a new secret name: the template is updated to the new name, the
   endpoint re-applies it (workers roll), and only then is the old secret deleted;
+- `<name>-registry`: a `RunpodRegistryAuth`, only when `args["registry"]` names a private-registry
+  login for the image, named `<prefix>-registry-<rotation>` like the secrets: `<rotation>` is keyed
+  on a salted hash of username and password, so a rotated password gets a new credential that the
+  template switches to before the old one is deleted (Runpod would otherwise silently clear the
+  template's reference when the old one goes, leaving workers unable to pull);
 - `<name>-template`: a `RunpodTemplate` with the worker image (pinned by digest) and its environment:
   the model settings named in `inference/env.py`, `args["env"]`, and `{{ RUNPOD_SECRET_<name> }}`
-  references for the secrets, so no secret value ever sits in Runpod env;
+  references for the secrets, so no secret value ever sits in Runpod env; and the registry
+  credential's id as `registryAuthId` when there is one;
 - `<name>-endpoint`: a `RunpodEndpoint` from that template, with GPU pools in priority order,
   excluded GPU types (when the config names single cards rather than whole pools), workers,
   idle timeout, scaler, execution timeout, FlashBoot (always explicit) and data centers.
@@ -29,9 +35,9 @@ import pulumi_random as random
 
 from components.config import Endpoint
 from components.gpu.catalog import GpuChoiceError, catalog_for
-from components.gpu.endpoint import EndpointOutputs, GpuEndpointArgs
+from components.gpu.endpoint import EndpointOutputs, GpuEndpointArgs, RegistryCredential
 from components.naming import physical_name
-from components.providers.runpod import RunpodEndpoint, RunpodSecret, RunpodTemplate
+from components.providers.runpod import RunpodEndpoint, RunpodRegistryAuth, RunpodSecret, RunpodTemplate
 from inference import env as worker_env
 
 if TYPE_CHECKING:
@@ -64,6 +70,11 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
         description = f"modelstack {args['stack']}: {var} of model {args['model_key']}"
         secret_refs[var] = _secret(name, prefix, var, value, description, ident, child).reference
 
+    registry = args.get("registry")
+    registry_auth_id = None
+    if registry is not None:
+        registry_auth_id = _registry_auth(name, prefix, registry, ident, child).registry_auth_id
+
     template = RunpodTemplate(
         f"{name}-template",
         {
@@ -71,6 +82,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
             "image": args["image"],
             "container_disk_gb": CONTAINER_DISK_GB,
             "env": {**worker_settings(args), **args["env"], **secret_refs},
+            "registry_auth_id": registry_auth_id,
         },
         opts=child(),
     )
@@ -171,6 +183,39 @@ def _secret(
             "name": pulumi.Output.concat(prefix, "-", key, "-", rotation.hex),
             "value": secret_value,
             "description": description,
+        },
+        opts=child(),  # type: ignore[operator]
+    )
+
+
+def _registry_auth(
+    name: str,
+    prefix: str,
+    credential: RegistryCredential,
+    ident: random.RandomId,
+    child: object,
+) -> RunpodRegistryAuth:
+    password = pulumi.Output.secret(credential.password)
+    # Username and password together decide the rotation, so changing either gives the credential a
+    # new name: Runpod creates the new one beside the old, and the old goes only after the switch.
+    credential_hash = pulumi.Output.secret(
+        pulumi.Output.all(ident.hex, password).apply(
+            lambda pair: hmac.new(pair[0].encode(), f"{credential.username}\0{pair[1]}".encode(), hashlib.sha256)
+            .hexdigest()
+        )
+    )
+    rotation = random.RandomId(
+        f"{name}-registry-rotation",
+        byte_length=3,
+        keepers={"credentialHash": credential_hash},
+        opts=child(),  # type: ignore[operator]
+    )
+    return RunpodRegistryAuth(
+        f"{name}-registry",
+        {
+            "name": pulumi.Output.concat(prefix, "-registry-", rotation.hex),
+            "username": credential.username,
+            "password": password,
         },
         opts=child(),  # type: ignore[operator]
     )

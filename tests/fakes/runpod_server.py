@@ -1,5 +1,6 @@
-"""A fake Runpod API on 127.0.0.1: REST v2 (templates, serverless endpoints, network volumes, GPU
-catalog) plus the GraphQL account-secret operations, for testing the Runpod provider offline.
+"""A fake Runpod API on 127.0.0.1: REST v2 (templates, serverless endpoints, network volumes, container
+registry credentials, GPU catalog) plus the GraphQL account-secret operations, for testing the Runpod
+provider offline.
 
 It is strict rather than convenient:
 
@@ -10,7 +11,10 @@ It is strict rather than convenient:
   response (a bug in this fake) is recorded too. The test fixture fails a test that leaves any;
 - it enforces the rules the schema cannot express and the provider must respect (unique template
   and secret names, GPU pools and excluded types from the catalog, exactly one of gpu/cpu, volumes
-  only grow, volumes attached to an endpoint cannot be deleted, PATCH only changes what it names);
+  only grow, volumes attached to an endpoint cannot be deleted, PATCH only changes what it names,
+  registry credentials are write-only, a template or endpoint may only name an existing one, and
+  deleting one that a pod pulls with is refused "in use" while templates naming it lose the
+  reference, as the spec describes `deleteRegistry`);
 - it keeps all state in memory, records every request (`requests`), and injects faults on demand
   per operation (`inject`): 429 with Retry-After, 500/503, a hanging response, 404, 400 "in use",
   and a create that is applied and then loses its connection before the answer.
@@ -206,6 +210,8 @@ _ROUTES = Map(
         Rule("/v2/serverless/<id>/releases", endpoint="/v2/serverless/{id}/releases"),
         Rule("/v2/network-volumes", endpoint="/v2/network-volumes"),
         Rule("/v2/network-volumes/<id>", endpoint="/v2/network-volumes/{id}"),
+        Rule("/v2/registries", endpoint="/v2/registries"),
+        Rule("/v2/registries/<id>", endpoint="/v2/registries/{id}"),
         Rule("/v2/catalog/gpus", endpoint="/v2/catalog/gpus"),
         Rule("/graphql", endpoint="graphql"),
     ]
@@ -234,6 +240,10 @@ class FakeRunpod:
         self.volumes: dict[str, dict[str, Any]] = {}
         self.secrets: dict[str, dict[str, Any]] = {}
         """id -> {id, name, description, createdAt, value}; the value is never returned by the API."""
+        self.registries: dict[str, dict[str, Any]] = {}
+        """id -> {id, name, username, password}; only id and name are ever returned by the API."""
+        self.pods: dict[str, str] = {}
+        """pod id -> the registry credential it pulled its image with (see `start_pod`)."""
         self.requests: list[RecordedRequest] = []
         self.violations: list[str] = []
         self._injections: list[_Injection] = []
@@ -293,7 +303,19 @@ class FakeRunpod:
                 "endpoints": len(self.endpoints),
                 "volumes": len(self.volumes),
                 "secrets": len(self.secrets),
+                "registries": len(self.registries),
             }
+
+    def start_pod(self, registry_id: str) -> str:
+        """A pod that pulls its image with this credential: the credential is "in use" until `stop_pod`."""
+        with self._lock:
+            pod_id = _new_id(12)
+            self.pods[pod_id] = registry_id
+            return pod_id
+
+    def stop_pod(self, pod_id: str) -> None:
+        with self._lock:
+            self.pods.pop(pod_id, None)
 
     def apply(self, operation: str, body: dict[str, Any] | None = None, object_id: str | None = None) -> Any:
         """Run an operation directly, as someone using the console or another tool would (no request)."""
@@ -303,7 +325,7 @@ class FakeRunpod:
 
     def find(self, kind: str, name: str) -> list[dict[str, Any]]:
         store = {"templates": self.templates, "endpoints": self.endpoints, "volumes": self.volumes,
-                 "secrets": self.secrets}[kind]
+                 "secrets": self.secrets, "registries": self.registries}[kind]
         with self._lock:
             return [o for o in store.values() if o["name"] == name]
 
@@ -458,6 +480,7 @@ class FakeRunpod:
 
     def _op_createTemplate(self, _id: str | None, body: dict[str, Any], _req: Request) -> tuple[int, Any]:
         self._unique_template_name(body["name"])
+        self._known_registry(body)
         template = {
             "id": _new_id(),
             "name": body["name"],
@@ -482,6 +505,7 @@ class FakeRunpod:
         template = self._template(id_)
         if "name" in body and body["name"] != template["name"]:
             self._unique_template_name(body["name"])
+        self._known_registry(body)
         template.update(copy.deepcopy(body))
         return 200, copy.deepcopy(template)
 
@@ -519,6 +543,7 @@ class FakeRunpod:
     def _op_createEndpoint(self, _id: str | None, body: dict[str, Any], _req: Request) -> tuple[int, Any]:
         if ("gpu" in body) == ("cpu" in body):
             raise _ProblemError(400, "specify exactly one of gpu or cpu")
+        self._known_registry(body)
         container = {"image": None, "args": "", "disk": 20, "ports": [], "env": {}, "registry": None}
         if "templateId" in body:
             container.update(self._template_container(body["templateId"]))
@@ -557,6 +582,7 @@ class FakeRunpod:
         updated = copy.deepcopy(endpoint)
         if ("gpu" in body and "gpu" not in endpoint) or ("cpu" in body and "cpu" not in endpoint):
             raise _ProblemError(400, "the compute family of an endpoint cannot be changed")
+        self._known_registry(body)
         if "templateId" in body:
             container = self._template_container(body["templateId"])
             for key in ("image", "args", "disk", "ports", "registry"):
@@ -677,6 +703,45 @@ class FakeRunpod:
             raise _ProblemError(404, f"network volume {id_} not found")
         return self.volumes[id_]
 
+    # ------------------------------------------------------------------ container registry credentials
+
+    def _op_listRegistries(self, _id: str | None, _body: Any, _req: Request) -> tuple[int, Any]:
+        return 200, {"registries": [_public_registry(r) for r in self.registries.values()]}
+
+    def _op_getRegistry(self, id_: str, _body: Any, _req: Request) -> tuple[int, Any]:
+        return 200, _public_registry(self._registry(id_))
+
+    def _op_createRegistry(self, _id: str | None, body: dict[str, Any], _req: Request) -> tuple[int, Any]:
+        # The spec does not say names are unique; this fake assumes they are (as for templates), the
+        # stricter reading: a provider that never relies on a duplicate being accepted works either way.
+        if any(r["name"] == body["name"] for r in self.registries.values()):
+            raise _ProblemError(400, f"a container registry credential named {body['name']!r} already exists")
+        registry = {"id": _new_id(), "name": body["name"], "username": body["username"], "password": body["password"]}
+        self.registries[registry["id"]] = registry
+        return 201, _public_registry(registry)
+
+    def _op_deleteRegistry(self, id_: str, _body: Any, _req: Request) -> tuple[int, Any]:
+        self._registry(id_)
+        pods = sorted(p for p, r in self.pods.items() if r == id_)
+        if pods:
+            raise _ProblemError(400, f"registry credential {id_} is in use by pod(s) {', '.join(pods)}")
+        del self.registries[id_]
+        # Per the spec, templates do not block the delete: they silently lose the reference.
+        for template in self.templates.values():
+            if template.get("registry") == id_:
+                template["registry"] = None
+        return 204, None
+
+    def _registry(self, id_: str) -> dict[str, Any]:
+        if id_ not in self.registries:
+            raise _ProblemError(404, f"container registry credential {id_} not found")
+        return self.registries[id_]
+
+    def _known_registry(self, body: dict[str, Any]) -> None:
+        registry = body.get("registry")
+        if registry is not None and registry not in self.registries:
+            raise _ProblemError(400, f"container registry credential {registry} not found")
+
     # ------------------------------------------------------------------ catalog
 
     def _op_listGpuTypes(self, _id: str | None, _body: Any, _req: Request) -> tuple[int, Any]:
@@ -765,6 +830,11 @@ class _SecretsRoot:
             raise GraphQLError(f"secret {id} not found")
         del self._fake.secrets[id]
         return None
+
+
+def _public_registry(registry: dict[str, Any]) -> dict[str, Any]:
+    """What the API shows of a credential: never the username or password (write-only)."""
+    return {"id": registry["id"], "name": registry["name"]}
 
 
 def _request_urls(endpoint_id: str, kind: str) -> dict[str, str]:

@@ -113,3 +113,34 @@ def test_the_official_runpod_client_talks_to_the_fake(runpod_fake: FakeRunpod) -
         run_graphql_query("query { myself { secrets { id } } }", api_key="rpa_wrong")
     run_graphql_query(f'mutation {{ secretDelete(id: "{created["id"]}") }}', api_key=runpod_fake.api_key)
     assert runpod_fake.secrets == {}
+
+
+def test_registry_credentials_are_write_only_and_follow_the_spec_on_delete(runpod_fake: FakeRunpod) -> None:
+    password = "registry-password-never-returned"
+    with api(runpod_fake) as client:
+        created = client.post("/v2/registries", json={"name": "gar", "username": "_json_key", "password": password})
+        assert created.status_code == 201 and set(created.json()) == {"id", "name"}
+        registry_id = created.json()["id"]
+        shown = [client.get(f"/v2/registries/{registry_id}").text, client.get("/v2/registries").text]
+        assert leaks(" ".join(shown), password=password) == [] and "_json_key" not in " ".join(shown)
+        duplicate = client.post("/v2/registries", json={"name": "gar", "username": "u", "password": "p"})
+        assert duplicate.status_code == 400 and "already exists" in duplicate.json()["detail"]
+        missing = client.post("/v2/registries", json={"name": "gar2", "username": "u"})
+        assert missing.status_code == 422  # the schema requires the password
+
+        unknown = client.post("/v2/templates", json={"name": "t0", "image": "img", "registry": "nope"})
+        assert unknown.status_code == 400 and "not found" in unknown.json()["detail"]
+        template = client.post("/v2/templates", json={"name": "t", "image": "img", "registry": registry_id}).json()
+        assert template["registry"] == registry_id
+
+        # A pod pulling with it blocks the delete ("in use"); a template does not, and loses the reference.
+        pod = runpod_fake.start_pod(registry_id)
+        in_use = client.delete(f"/v2/registries/{registry_id}")
+        assert in_use.status_code == 400 and "in use by pod" in in_use.json()["detail"]
+        runpod_fake.stop_pod(pod)
+        assert client.delete(f"/v2/registries/{registry_id}").status_code == 204
+        assert client.get(f"/v2/templates/{template['id']}").json()["registry"] is None
+        assert client.get(f"/v2/registries/{registry_id}").status_code == 404
+        assert client.delete(f"/v2/registries/{registry_id}").status_code == 404
+    assert len(runpod_fake.violations) == 1 and "password" in runpod_fake.violations[0]
+    runpod_fake.violations.clear()  # the one expected above; any other fails the test

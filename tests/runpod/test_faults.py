@@ -14,6 +14,7 @@ For each (operation, fault) the scenario that makes the call runs with the fault
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,20 +22,29 @@ from typing import Any
 import pytest
 
 from components.providers.http import ApiError, RetryPolicy
-from components.providers.runpod import EndpointProvider, SecretProvider, TemplateProvider, VolumeProvider
+from components.providers.runpod import (
+    EndpointProvider,
+    RegistryAuthProvider,
+    SecretProvider,
+    TemplateProvider,
+    VolumeProvider,
+)
 from tests.fakes.runpod_server import ALL_FAULTS, FakeRunpod
 from tests.runpod.support import IMAGE_V1, IMAGE_V2, Driver, State, configured, leaks
 
 pytestmark = pytest.mark.slow
 
 SECRET_VALUE = "hf_fault_matrix_secret_value_77"
+REGISTRY_PASSWORD = '{"type": "service_account", "private_key": "fault-matrix-key-88"}'
 NAMES = {
     "templates": "modelstack-ci-flux-f00001",
     "endpoints": "modelstack-ci-flux-f00001",
     "volumes": "modelstack-ci-flux-cache",
     "secrets": "modelstack-ci-flux-hf-token-f00001",
+    "registries": "modelstack-ci-flux-registry-f00001",
 }
-KINDS = {"templates": "Template", "endpoints": "Endpoint", "volumes": "NetworkVolume", "secrets": "Secret"}
+KINDS = {"templates": "Template", "endpoints": "Endpoint", "volumes": "NetworkVolume", "secrets": "Secret",
+         "registries": "RegistryAuth"}
 
 
 class World:
@@ -48,6 +58,7 @@ class World:
             "endpoints": Driver(configured(EndpointProvider(), key)),
             "volumes": Driver(configured(VolumeProvider(), key)),
             "secrets": Driver(configured(SecretProvider(), key)),
+            "registries": Driver(configured(RegistryAuthProvider(), key)),
         }
         self.states: dict[str, State] = {}
 
@@ -60,6 +71,8 @@ class World:
                     "gpuPools": ["ADA_24"], "workersMax": version + 1, "flashboot": "FLASHBOOT"}
         if kind == "volumes":
             return {"name": NAMES[kind], "sizeGb": 10 * (version + 1), "dataCenterId": "EU-RO-1"}
+        if kind == "registries":
+            return {"name": NAMES[kind], "username": "_json_key", "password": REGISTRY_PASSWORD}
         return {"name": NAMES[kind], "value": SECRET_VALUE}
 
     def ensure(self, kind: str) -> State:
@@ -131,9 +144,13 @@ CALLS: list[tuple[str, Scenario]] = [
     ("myself", Scenario("secrets", "read")),
     ("secretCreate", Scenario("secrets", "create")),
     ("secretDelete", Scenario("secrets", "delete")),
+    ("listRegistries", Scenario("registries", "create")),
+    ("createRegistry", Scenario("registries", "create")),
+    ("getRegistry", Scenario("registries", "read")),
+    ("deleteRegistry", Scenario("registries", "delete")),
 ]
-REST_READS = {"getTemplate", "getEndpoint", "getNetworkVolume"}
-REST_DELETES = {"deleteTemplate", "deleteEndpoint", "deleteNetworkVolume"}
+REST_READS = {"getTemplate", "getEndpoint", "getNetworkVolume", "getRegistry"}
+REST_DELETES = {"deleteTemplate", "deleteEndpoint", "deleteNetworkVolume", "deleteRegistry"}
 DELETES = REST_DELETES | {"secretDelete"}
 
 
@@ -185,7 +202,7 @@ def test_fault(
     assert len(runpod_fake.calls(operation)) <= 2 * attempts + 1, "retries must be bounded"
     if fault == "429":
         assert 1.0 in waits  # what Retry-After said
-    secrets = {"api_key": runpod_fake.api_key, "secret_value": SECRET_VALUE}
+    secrets = {"api_key": runpod_fake.api_key, "secret_value": SECRET_VALUE, "registry_password": REGISTRY_PASSWORD}
 
     if expected == "fails":
         assert error is not None, f"{operation} with {fault} should fail"
@@ -200,6 +217,8 @@ def test_fault(
         elif not (fault == "404" and operation in REST_DELETES):
             scenario.check_result(world, result)
     assert leaks(caplog.text, **secrets) == []
+    if isinstance(result, State):
+        assert leaks(json.dumps(result.outputs, default=repr), **secrets) == []
 
     # The next `pulumi up` (or refresh / destroy) runs the same step without the fault.
     runpod_fake.clear_faults()
@@ -226,6 +245,7 @@ def test_every_fault_kind_and_operation_is_covered() -> None:
         "listEndpoints", "createEndpoint", "listEndpointReleases", "getEndpoint", "updateEndpoint",
         "deleteEndpoint", "listNetworkVolumes", "createNetworkVolume", "getNetworkVolume",
         "updateNetworkVolume", "deleteNetworkVolume", "myself", "secretCreate", "secretDelete",
+        "listRegistries", "createRegistry", "getRegistry", "deleteRegistry",
     }
     assert covered == used
     assert set(ALL_FAULTS) == {"429", "500", "503", "hang", "404", "in_use", "drop"}

@@ -77,7 +77,7 @@ def test_create_noop_update_rollback_replace_refresh_destroy(stack: Stack, runpo
     volume = stack.volumes.up(stack.volume())
     template = stack.templates.up(stack.template(secret))
     endpoint = stack.endpoints.up(stack.endpoint(template, volume))
-    assert fake.object_counts() == {"templates": 1, "endpoints": 1, "volumes": 1, "secrets": 1}
+    assert fake.object_counts() == {"templates": 1, "endpoints": 1, "volumes": 1, "secrets": 1, "registries": 0}
     live = fake.endpoints[endpoint.id]
     assert live["image"] == IMAGE_V1
     assert live["env"]["HF_TOKEN"] == reference(f"{NAME}-hf-token-0a0b0c")  # a reference, never the value
@@ -169,7 +169,7 @@ def test_create_noop_update_rollback_replace_refresh_destroy(stack: Stack, runpo
     stack.templates.destroy(template5)
     stack.volumes.destroy(volume)
     stack.secrets.destroy(secret)  # already gone: still a success
-    assert fake.object_counts() == {"templates": 0, "endpoints": 0, "volumes": 0, "secrets": 0}
+    assert fake.object_counts() == {"templates": 0, "endpoints": 0, "volumes": 0, "secrets": 0, "registries": 0}
 
 
 def test_a_rotated_secret_gets_a_new_name_and_the_endpoint_rolls_over(stack: Stack, runpod_fake: FakeRunpod) -> None:

@@ -71,7 +71,7 @@ def test_lifecycle_through_the_provider_server(runpod_fake: FakeRunpod) -> None:
         volume = engine.up(volumes, {"name": f"{NAME}-cache", "sizeGb": 20, "dataCenterId": "EU-RO-1"})
         template = engine.up(templates, template_inputs(secret))
         endpoint = engine.up(endpoints, endpoint_inputs(template, volume))
-        assert fake.object_counts() == {"templates": 1, "endpoints": 1, "volumes": 1, "secrets": 1}
+        assert fake.object_counts() == {"templates": 1, "endpoints": 1, "volumes": 1, "secrets": 1, "registries": 0}
         assert fake.secrets[secret.id]["value"] == SECRET_VALUE
         assert fake.endpoints[endpoint.id]["env"]["HF_TOKEN"] == "{{ RUNPOD_SECRET_" + NAME + "-hf-token }}"
         assert endpoint.outputs["url"] == f"https://api.runpod.ai/v2/{endpoint.id}"
@@ -121,7 +121,7 @@ def test_lifecycle_through_the_provider_server(runpod_fake: FakeRunpod) -> None:
         engine.destroy(templates, template3)
         engine.destroy(volumes, volume)
         engine.destroy(secrets, rotated)
-        assert fake.object_counts() == {"templates": 0, "endpoints": 0, "volumes": 0, "secrets": 0}
+        assert fake.object_counts() == {"templates": 0, "endpoints": 0, "volumes": 0, "secrets": 0, "registries": 0}
         log = engine.server_log()
 
     known = {"api_key": fake.api_key, "secret_value": SECRET_VALUE}

@@ -1,5 +1,5 @@
-"""A small Runpod API client: REST v2 for templates, serverless endpoints and network volumes, and
-GraphQL only for account secrets, which REST v2 does not offer.
+"""A small Runpod API client: REST v2 for templates, serverless endpoints, network volumes and
+container registry credentials, and GraphQL only for account secrets, which REST v2 does not offer.
 
 Built per provider call (never cached: the engine pickles providers), it adds to the shared HTTP
 client only what is Runpod's: paths, list wrappers, Bearer auth, GraphQL's in-body errors, and
@@ -23,7 +23,8 @@ from components.providers.http import (
 TEMPLATES = "templates"
 ENDPOINTS = "serverless"
 VOLUMES = "network-volumes"
-_LIST_KEYS = {TEMPLATES: "templates", ENDPOINTS: "endpoints", VOLUMES: "networkVolumes"}
+REGISTRIES = "registries"
+_LIST_KEYS = {TEMPLATES: "templates", ENDPOINTS: "endpoints", VOLUMES: "networkVolumes", REGISTRIES: "registries"}
 
 _LIST_SECRETS = "query ModelstackSecrets { myself { secrets { id name description } } }"
 _CREATE_SECRET = (
@@ -103,10 +104,10 @@ class RunpodClient:
             "PATCH", f"/v2/{collection}/{object_id}", json=body, resource=resource, operation=operation
         ).body
 
-    def delete(self, collection: str, object_id: str, *, resource: str) -> bool:
+    def delete(self, collection: str, object_id: str, *, resource: str, operation: str = "delete") -> bool:
         """True if deleted now, False if it was already gone."""
         try:
-            self.http.request("DELETE", f"/v2/{collection}/{object_id}", resource=resource, operation="delete")
+            self.http.request("DELETE", f"/v2/{collection}/{object_id}", resource=resource, operation=operation)
         except NotFoundError:
             return False
         return True
