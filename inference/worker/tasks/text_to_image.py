@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from inference.worker.tasks.base import LoadContext, Param, check_keys, paramete
 PARAMETERS = {
     "num_inference_steps": Param(int, 1, 200),
     "guidance_scale": Param(float, 0.0, 50.0),
-    "width": Param(int, 64, 2048),
-    "height": Param(int, 64, 2048),
+    "width": Param(int, 8, 2048),
+    "height": Param(int, 8, 2048),
     "negative_prompt": Param(str),
     "seed": Param(int, 0, 2**63 - 1),
 }
@@ -42,7 +43,11 @@ class TextToImage:
         except ImportError:
             raise RuntimeError("task text-to-image needs the diffusers package, which this image does not have") from None
         self.device = context.device
-        self.pipeline = DiffusionPipeline.from_pretrained(model_dir, torch_dtype=_dtype(context.dtype, context.device))
+        with warnings.catch_warnings():
+            # Newer diffusers call it `dtype` and warn about `torch_dtype`, which every version
+            # in our range (<1) still accepts.
+            warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            self.pipeline = DiffusionPipeline.from_pretrained(model_dir, torch_dtype=_dtype(context.dtype, context.device))
         self.pipeline.to(context.device)
         self.pipeline.set_progress_bar_config(disable=True)
 

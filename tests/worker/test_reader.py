@@ -1,0 +1,84 @@
+"""Parallel reads: every mode and path returns exactly the file's bytes."""
+
+import os
+
+import pytest
+import torch
+
+from inference.worker import reader
+
+SIZES = [1, reader.ALIGN - 1, reader.ALIGN, 3 * reader.ALIGN + 17, 200_003]
+
+
+@pytest.fixture
+def files(tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    paths = []
+    for i, size in enumerate(SIZES):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(torch.randint(0, 256, (size,), dtype=torch.uint8, generator=generator).numpy().tobytes())
+        paths.append(path)
+    return paths
+
+
+def _check(paths, buffers):
+    assert len(buffers) == len(paths)
+    for path, buf in zip(paths, buffers, strict=True):
+        assert buf.dtype == torch.uint8 and buf.numel() == path.stat().st_size
+        assert buf.numpy().tobytes() == path.read_bytes()
+
+
+@pytest.mark.parametrize("direct", ["on", "off", "auto"])
+@pytest.mark.parametrize("staged", [False, True])
+def test_reads_return_the_file_bytes(files, direct, staged):
+    # Small chunks so every file spans several chunks, unaligned tails included.
+    buffers, stats = reader.read_files(
+        files, torch.device("cpu"), threads=3, direct=direct, chunk_bytes=2 * reader.ALIGN, staged=staged
+    )
+    _check(files, buffers)
+    assert stats.bytes == sum(SIZES)
+    assert stats.direct_files + stats.buffered_files + stats.mapped_files == len(files)
+    if direct == "off":
+        assert stats.direct_files == 0
+
+
+def test_warm_files_are_mapped_on_cpu(files):
+    for path in files:
+        path.read_bytes()  # into the page cache
+    if reader.page_cache_fraction(files[-1]) is None:
+        pytest.skip("mincore is not available on this platform")
+    buffers, stats = reader.read_files(files, torch.device("cpu"), threads=2, direct="auto")
+    _check(files, buffers)
+    assert stats.mapped_files >= 1  # the residency check saw at least the large file as warm
+    # Mapped copy-on-write: writing to the tensor must not change the file.
+    before = files[-1].read_bytes()
+    buffers[-1][:10] = 0
+    assert files[-1].read_bytes() == before
+
+
+def test_page_cache_fraction_is_a_share(files):
+    share = reader.page_cache_fraction(files[-1])
+    assert share is None or 0.0 <= share <= 1.0
+
+
+def test_file_that_shrinks_fails_loudly(tmp_path):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 10_000)
+    handle = reader._File(path, direct=False)
+    os.truncate(path, 5_000)
+    buf = memoryview(bytearray(10_000))
+    with pytest.raises(OSError, match="unexpected end of file"):
+        handle.read_into(buf, 0, 10_000)
+    handle.close()
+
+
+def test_a_failing_reader_reports_its_error(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"y" * 50_000)
+
+    def broken(self, buf, offset, length):
+        raise OSError(5, "disk on fire")
+
+    monkeypatch.setattr(reader._File, "read_into", broken)
+    with pytest.raises(OSError, match="disk on fire"):
+        reader.read_files([path], torch.device("cpu"), threads=2, direct="off", chunk_bytes=reader.ALIGN)
