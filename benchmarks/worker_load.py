@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> dict:
     paths = ckpt.checkpoint_files(model_dir)
     total = sum(p.stat().st_size for p in paths)
     threads = args.threads or reader.default_threads(device)
+    chunk = args.chunk_mb << 20
     rows: list[Row] = []
     notes: list[str] = []
 
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> dict:
     if not (tiny_dir / "config.json").is_file():
         write_checkpoint(tiny_dir, 0.001, dtype=dtype, tiny=True)
     for fn in (lambda: loader.transformers_load(AutoModelForCausalLM, tiny_dir, device, "auto"),
-               lambda: loader.fast_load(AutoModelForCausalLM, tiny_dir, device, "auto", threads=threads)):
+               lambda: loader.fast_load(AutoModelForCausalLM, tiny_dir, device, "auto", threads=threads, chunk_bytes=chunk)):
         timed(fn, device)
     free(device)
 
@@ -196,7 +197,7 @@ def run(args: argparse.Namespace) -> dict:
             seconds, model = timed(lambda: loader.transformers_load(AutoModelForCausalLM, model_dir, device, "auto"), device)
         else:
             seconds, out = timed(
-                lambda: loader.fast_load(AutoModelForCausalLM, model_dir, device, "auto", threads=threads), device
+                lambda: loader.fast_load(AutoModelForCausalLM, model_dir, device, "auto", threads=threads, chunk_bytes=chunk), device
             )
             model, report = out
             notes.append(
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace) -> dict:
     header = (
         f"device: {device_name(device)} [{device.type}]\n"
         f"checkpoint: Llama, {config['num_hidden_layers']} layers, {total / 1e9:.2f} GB {args.dtype}, "
-        f"{len(paths)} file(s); loader threads {threads}; repeats {args.repeats} (median)\n"
+        f"{len(paths)} file(s); loader threads {threads}, chunk {args.chunk_mb} MiB; repeats {args.repeats} (median)\n"
     )
     lines = [
         header,
@@ -268,6 +269,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     p.add_argument("--shard-gb", type=float, default=None, help="shard the checkpoint (index.json) at this size")
     p.add_argument("--threads", type=int, default=None, help="loader threads (default: 16 on a GPU, cores on CPU)")
+    p.add_argument("--chunk-mb", type=int, default=reader.DEFAULT_CHUNK_BYTES >> 20, help="loader read/copy chunk size in MiB (default 8)")
     p.add_argument("--raw-readers", type=int, default=8, help="O_DIRECT readers for the cold ceiling (default 8)")
     p.add_argument("--repeats", type=int, default=1, help="runs per measurement; the median is reported")
     p.add_argument("--data-dir", default=str(ROOT / "benchmarks" / ".data"))

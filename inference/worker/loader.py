@@ -144,12 +144,19 @@ def _check_fp32_modules(model: nn.Module, dtype: torch.dtype) -> None:
         raise FallbackError("the model keeps some modules in float32")
 
 
+# GPU kernels (cuBLAS, vectorised loads, Triton) pick their fast paths for 16-byte aligned
+# pointers; a weight that would start elsewhere gets its own allocation instead of a view.
+CUDA_ALIGN = 16
+
+
 def _tensor_view(buffer: torch.Tensor, entry: ckpt.TensorEntry) -> torch.Tensor:
-    raw = buffer[entry.start : entry.end]
-    if entry.dtype.itemsize > 1 and entry.start % entry.dtype.itemsize:
-        raw = raw.clone()  # a typed view needs an aligned offset; the format does not promise one
     if entry.nbytes == 0:
         return torch.empty(entry.shape, dtype=entry.dtype, device=buffer.device)
+    raw = buffer[entry.start : entry.end]
+    align = CUDA_ALIGN if buffer.device.type == "cuda" else entry.dtype.itemsize
+    if raw.data_ptr() % align:
+        # A typed view needs an aligned address and the format does not promise one.
+        raw = raw.clone()
     return raw.view(entry.dtype).view(entry.shape)
 
 

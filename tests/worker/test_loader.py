@@ -120,3 +120,28 @@ def test_staged_path_loads_the_same_bytes(llama_sharded_dir):
     staged, _ = reader.read_files(paths, CPU, threads=2, chunk_bytes=reader.ALIGN, staged=True)
     direct, _ = reader.read_files(paths, CPU, threads=2, direct="off")
     assert all(torch.equal(a, b) for a, b in zip(staged, direct, strict=True))
+
+
+def test_unaligned_tensors_are_copied_not_viewed(tmp_path):
+    # Hand-written file: a 3-byte int8 tensor first puts the float tensor at an odd offset,
+    # which the safetensors library never writes but the format allows.
+    import json
+    import struct
+
+    from inference.worker.checkpoint import parse_header
+
+    values = torch.tensor([1.5, -2.25, 3.0], dtype=torch.bfloat16)
+    header = {
+        "small": {"dtype": "I8", "shape": [3], "data_offsets": [0, 3]},
+        "w": {"dtype": "BF16", "shape": [3], "data_offsets": [3, 9]},
+    }
+    raw_header = json.dumps(header).encode()
+    raw_header += b" " * (-len(raw_header) % 8)
+    data = bytes([7, 8, 9]) + values.view(torch.uint8).numpy().tobytes()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw_header)) + raw_header + data)
+    parsed = parse_header(path)
+    (buffer,), _ = reader.read_files([path], CPU, threads=1, direct="off")
+    w = loader._tensor_view(buffer, parsed.tensors["w"])
+    assert torch.equal(w, values) and w.data_ptr() % 2 == 0
+    assert loader._tensor_view(buffer, parsed.tensors["small"]).tolist() == [7, 8, 9]
