@@ -92,7 +92,7 @@ def cold(paths: list[Path]) -> float:
     """Evict the files; return the resident share afterwards (0.0 means the eviction worked)."""
     for p in paths:
         reader.drop_from_page_cache(p)
-    shares = [reader.page_cache_fraction(p) for p in paths]
+    shares = [reader.page_cache_fraction(p, windows=None) for p in paths]
     known = [s for s in shares if s is not None]
     return sum(known) / len(known) if known else float("nan")
 

@@ -24,6 +24,7 @@ from inference.worker import callback
 from inference.worker.settings import Settings
 
 log = logging.getLogger(__name__)
+FAILED_CALLBACK_WAIT_SECONDS = 15.0
 
 
 class ModelLoadError(RuntimeError):
@@ -97,6 +98,10 @@ class Worker:
                 self._state = "failed"
                 log.error("model %s failed to load: %s", self.settings.model_key, self._error)
                 self._notify()
+                if self.callback_thread is not None:
+                    # A platform may stop the container as soon as load() raises (Modal's enter):
+                    # give the failure report a bounded chance to get out first.
+                    self.callback_thread.join(timeout=FAILED_CALLBACK_WAIT_SECONDS)
                 raise ModelLoadError(self._error) from None
             self.load_seconds = time.perf_counter() - started
             self._state = "ready"

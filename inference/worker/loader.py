@@ -137,6 +137,16 @@ def _map_keys(model: nn.Module, files: list[ckpt.CheckpointFile]) -> dict[str, t
     return mapping
 
 
+def _check_supported(config: Any, files: list[ckpt.CheckpointFile]) -> None:
+    # Quantized weights need transformers' quantizers (scales, packed layouts): copying the raw
+    # tensors into an unquantized skeleton would load silently wrong weights.
+    if getattr(config, "quantization_config", None):
+        raise FallbackError("the checkpoint is quantized")
+    eight_bit = (torch.float8_e4m3fn, torch.float8_e5m2)
+    if any(e.dtype in eight_bit for f in files for e in f.tensors.values()):
+        raise FallbackError("the checkpoint holds float8 tensors")
+
+
 def _check_fp32_modules(model: nn.Module, dtype: torch.dtype) -> None:
     strict = getattr(model, "_keep_in_fp32_modules_strict", None)
     loose = getattr(model, "_keep_in_fp32_modules", None)
@@ -197,6 +207,7 @@ def fast_load(
     except ckpt.CheckpointError as exc:
         raise FallbackError(str(exc)) from None
     config = AutoConfig.from_pretrained(model_dir)
+    _check_supported(config, files)
     target_dtype = resolve_dtype(dtype, config, files)
 
     # The reads need only the headers, so they start now and the skeleton is built meanwhile.

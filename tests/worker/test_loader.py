@@ -145,3 +145,16 @@ def test_unaligned_tensors_are_copied_not_viewed(tmp_path):
     w = loader._tensor_view(buffer, parsed.tensors["w"])
     assert torch.equal(w, values) and w.data_ptr() % 2 == 0
     assert loader._tensor_view(buffer, parsed.tensors["small"]).tolist() == [7, 8, 9]
+
+
+def test_quantized_checkpoints_go_to_transformers(tmp_path, llama_dir):
+    import json
+    import shutil
+
+    model_dir = tmp_path / "quantized"
+    shutil.copytree(llama_dir, model_dir)
+    config = json.loads((model_dir / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "fp8", "activation_scheme": "dynamic"}
+    (model_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(loader.FallbackError, match="quantized"):
+        loader.fast_load(AutoModelForCausalLM, model_dir, CPU)

@@ -82,3 +82,18 @@ def test_a_failing_reader_reports_its_error(tmp_path, monkeypatch):
     monkeypatch.setattr(reader._File, "read_into", broken)
     with pytest.raises(OSError, match="disk on fire"):
         reader.read_files([path], torch.device("cpu"), threads=2, direct="off", chunk_bytes=reader.ALIGN)
+
+
+def test_sampled_residency_estimates_the_exact_share(tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(16 * 1024 * 1024))
+    reader.drop_from_page_cache(path)
+    with path.open("rb") as handle:
+        handle.read(8 * 1024 * 1024)  # about the first half into the page cache
+    # How much the kernel keeps (readahead, eviction) is its business; the sample must agree
+    # with the exact count taken at the same moment.
+    exact = reader.page_cache_fraction(path, windows=None)
+    sampled = reader.page_cache_fraction(path)
+    if exact is None:
+        pytest.skip("mincore is not available on this platform")
+    assert abs(sampled - exact) < 0.1

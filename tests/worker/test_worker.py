@@ -283,3 +283,21 @@ def test_predict_waits_for_a_load_in_progress():
     loading.join(timeout=30)
     predicting.join(timeout=30)
     assert result == [{"ok": True}] and worker.ready
+
+
+def test_chat_messages_use_the_tokenizer_template(tmp_path, llama_dir):
+    import shutil
+
+    model_dir = tmp_path / "chat"
+    shutil.copytree(llama_dir, model_dir)
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["chat_template"] = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    config_path.write_text(json.dumps(config))
+    worker = make(**{env.MODEL_TASK: "text-generation", env.MODEL_PATH: model_dir})
+    params = {"max_new_tokens": 4}
+    chat = worker.predict({"messages": [{"role": "user", "content": "hello"}, {"role": "user", "content": "world"}], "parameters": params})
+    plain = worker.predict({"inputs": "hello world", "parameters": params})
+    assert chat == plain
+    with pytest.raises(ValueError, match="either inputs or messages"):
+        worker.predict({"inputs": "x", "messages": [{"role": "user", "content": "y"}]})

@@ -58,6 +58,12 @@ class TextGeneration:
             return [prompt], True
         return texts(payload)
 
+    def _encode(self, prompts: list[str], chat: bool) -> Any:
+        # A rendered chat template already holds its special tokens (BOS); plain prompts get them.
+        return self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not chat, return_token_type_ids=False
+        ).to(self.device)
+
     def predict(self, payload: dict[str, Any]) -> dict[str, Any]:
         check_keys(payload, ("inputs", "messages", "parameters"))
         prompts, single = self._prompts(payload)
@@ -79,7 +85,7 @@ class TextGeneration:
         if "seed" in params:
             torch.manual_seed(params["seed"])  # calls are serialised by the Worker, so this is per request
 
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.device)
+        encoded = self._encode(prompts, chat="messages" in payload)
         with torch.inference_mode():
             output = self.model.generate(**encoded, **generate)
         new_tokens = output[:, encoded["input_ids"].shape[1] :]
