@@ -19,6 +19,7 @@ import argparse
 import functools
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
@@ -64,8 +65,6 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    import os
-
     return f"{model}, {os.cpu_count()} logical CPUs (CPU only)"
 
 
@@ -142,6 +141,7 @@ def run(args: argparse.Namespace) -> dict:
         write_checkpoint(model_dir, args.size_gb, dtype=dtype, shard_gb=args.shard_gb, tiny=args.tiny)
     paths = ckpt.checkpoint_files(model_dir)
     total = sum(p.stat().st_size for p in paths)
+    load_at_start = os.getloadavg()[0]
     threads = args.threads or reader.default_threads(device)
     chunk = args.chunk_mb << 20
     rows: list[Row] = []
@@ -256,7 +256,9 @@ def run(args: argparse.Namespace) -> dict:
         )
     lines.append("")
     lines.append(f"outputs of both loaders on the same input: {'identical' if equal else 'DIFFERENT'} (max |diff| {max_diff:g})")
-    lines.extend(notes)
+    lines.extend(dict.fromkeys(notes))  # repeats say the same thing: once is enough
+    # Other work on the machine skews every number above: say how busy it was.
+    lines.append(f"load average (1 min) at start {load_at_start:.2f}, at end {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs")
     table = "\n".join(lines)
     print(table, flush=True)
     return {"device": device_name(device), "rows": [asdict(r) | {"gbps": r.gbps} for r in rows], "equal": equal, "notes": notes, "table": table}

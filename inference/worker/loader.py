@@ -104,11 +104,14 @@ def resolve_dtype(dtype: str | torch.dtype, config: Any, files: list[ckpt.Checkp
     return torch.get_default_dtype()
 
 
-def _map_keys(model: nn.Module, files: list[ckpt.CheckpointFile]) -> dict[str, tuple[int, ckpt.TensorEntry]]:
-    """Model state-dict key -> (file index, tensor entry), accepting a base-model prefix either way."""
+def _map_keys(
+    model: nn.Module, files: list[ckpt.CheckpointFile]
+) -> dict[str, tuple[int, ckpt.TensorEntry, torch.dtype]]:
+    """Model state-dict key -> (file index, tensor entry, the skeleton's dtype for it), accepting a
+    base-model prefix either way."""
     expected = model.state_dict(keep_vars=True)
     prefix = getattr(model, "base_model_prefix", "") or ""
-    mapping: dict[str, tuple[int, ckpt.TensorEntry]] = {}
+    mapping: dict[str, tuple[int, ckpt.TensorEntry, torch.dtype]] = {}
     for i, f in enumerate(files):
         for name, entry in f.tensors.items():
             candidates = [name]
@@ -121,7 +124,7 @@ def _map_keys(model: nn.Module, files: list[ckpt.CheckpointFile]) -> dict[str, t
                 continue  # unexpected keys (another head, old buffers) are ignored, as transformers does
             if tuple(expected[key].shape) != entry.shape:
                 raise FallbackError(f"{name}: checkpoint shape {entry.shape} != model shape {tuple(expected[key].shape)}")
-            mapping[key] = (i, entry)
+            mapping[key] = (i, entry, expected[key].dtype)
 
     tied = dict(getattr(model, "all_tied_weights_keys", None) or {})
     tied_either_way = {**tied, **{v: k for k, v in tied.items()}}
@@ -223,10 +226,12 @@ def fast_load(
     buffers, stats = pending.result()
 
     state: dict[str, torch.Tensor] = {}
-    for key, (i, entry) in mapping.items():
+    for key, (i, entry, want) in mapping.items():
         tensor = _tensor_view(buffers[i], entry)
-        if tensor.dtype.is_floating_point and tensor.dtype != target_dtype:
-            tensor = tensor.to(target_dtype)
+        # Cast to the dtype the skeleton gave this weight: the target dtype, or the float32 a
+        # module asked for explicitly (transformers casts to the same).
+        if tensor.dtype.is_floating_point and want.is_floating_point and tensor.dtype != want:
+            tensor = tensor.to(want)
         state[key] = tensor
     del buffers  # tensors keep the parts of the buffers they view; cast-only files are freed
     model.load_state_dict(state, strict=False, assign=True)
