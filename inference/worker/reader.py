@@ -216,6 +216,7 @@ class _File:
         self.size = path.stat().st_size
         self.fd = os.open(path, os.O_RDONLY)
         self.direct_fd = _open_direct(path) if direct else None
+        self.direct_refused: int | None = None
 
     def close(self) -> None:
         os.close(self.fd)
@@ -225,7 +226,7 @@ class _File:
     def read_into(self, buf: memoryview, offset: int, length: int) -> None:
         """Fill buf[:length] with the file's bytes at offset; buf must start ALIGN-aligned for O_DIRECT."""
         done = 0
-        if self.direct_fd is not None and offset % ALIGN == 0:
+        if self.direct_fd is not None and self.direct_refused is None and offset % ALIGN == 0:
             # Direct reads take whole blocks. The file's last block may be asked for in full
             # (the kernel stops at end of file) when the buffer has room; otherwise the tail
             # past the last whole block is read buffered below.
@@ -237,9 +238,13 @@ class _File:
                 try:
                     done = min(os.preadv(self.direct_fd, [buf[:body]], offset), length)
                 except OSError as exc:
-                    if exc.errno != errno.EINVAL:
+                    # EINVAL: the device wants stricter alignment; EFAULT: the kernel cannot pin
+                    # this buffer's pages for DMA (a driver-owned mapping). Either way this file
+                    # is read buffered from now on: slower when cold, never wrong.
+                    if exc.errno not in (errno.EINVAL, errno.EFAULT):
                         raise
-                    done = 0  # this buffer or device needs stricter alignment: read buffered
+                    self.direct_refused = exc.errno
+                    done = 0
         while done < length:
             # Buffered reads for everything direct I/O did not cover (short reads mid-file too).
             got = os.preadv(self.fd, [buf[done:length]], offset + done)
@@ -419,7 +424,10 @@ class PendingRead:
         stats = ReadStats(
             bytes=sum(f.size for f in self.files),
             seconds=time.perf_counter() - self.started,
-            direct_files=sum(f.direct_fd is not None and not m for f, m in zip(self.files, self.mapped, strict=True)),
+            direct_files=sum(
+                f.direct_fd is not None and f.direct_refused is None and not m
+                for f, m in zip(self.files, self.mapped, strict=True)
+            ),
             mapped_files=sum(self.mapped),
             threads=self.threads,
         )

@@ -97,3 +97,30 @@ def test_sampled_residency_estimates_the_exact_share(tmp_path):
     if exact is None:
         pytest.skip("mincore is not available on this platform")
     assert abs(sampled - exact) < 0.1
+
+
+def test_refused_direct_reads_fall_back_to_buffered(files, monkeypatch):
+    import errno
+
+    real = os.preadv
+    direct_fds: set[int] = set()
+    real_open = reader._open_direct
+
+    def open_direct(path):
+        fd = real_open(path)
+        if fd is not None:
+            direct_fds.add(fd)
+        return fd
+
+    def preadv(fd, buffers, offset):
+        if fd in direct_fds:
+            raise OSError(errno.EFAULT, "Bad address")  # as for a buffer the kernel cannot pin
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(reader, "_open_direct", open_direct)
+    monkeypatch.setattr(reader.os, "preadv", preadv)
+    buffers, stats = reader.read_files(files, torch.device("cpu"), threads=2, direct="on", chunk_bytes=reader.ALIGN, staged=True)
+    if not direct_fds:
+        pytest.skip("this filesystem refuses O_DIRECT, so there is no direct read to refuse")
+    _check(files, buffers)
+    assert stats.direct_files == 0 and stats.buffered_files == len(files)
