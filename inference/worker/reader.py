@@ -67,11 +67,12 @@ def round_up(value: int, multiple: int = ALIGN) -> int:
     return (value + multiple - 1) // multiple * multiple
 
 
-def default_threads(device: torch.device) -> int:
-    # Readers mostly wait on I/O, so more threads than cores pays off on a GPU box (NVMe queues
-    # want depth); on a CPU-only box the page-cache copies are CPU-bound, so match the cores.
-    cores = os.cpu_count() or 2
-    return 16 if device.type == "cuda" else max(2, min(8, cores))
+def default_threads(device: torch.device, only_mapping: bool = False) -> int:
+    """Readers mostly wait on the disk, which wants many requests in flight: 16 on a GPU box,
+    8 on a CPU-only one. Populating mapped page-cache files is CPU work: one thread per core."""
+    if only_mapping:
+        return max(1, min(8, os.cpu_count() or 2))
+    return 16 if device.type == "cuda" else 8
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,14 +311,13 @@ class PendingRead:
         self,
         paths: Sequence[Path],
         device: torch.device,
-        threads: int,
+        threads: int | None,
         direct: DirectMode = "auto",
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         staged: bool | None = None,
     ):
         self.started = time.perf_counter()
         self.device = device
-        self.threads = max(1, threads)
         chunk_bytes = round_up(chunk_bytes)
         # Device memory needs staging through pinned buffers; `staged=True` on the CPU is the
         # same code path with synchronous copies, so the tests cover it without a GPU.
@@ -352,6 +352,7 @@ class PendingRead:
         except BaseException:
             self._close()
             raise
+        self.threads = max(1, threads or default_threads(device, only_mapping=all(self.mapped)))
         if device.type == "cuda":
             # Copies run on side streams: the memory just allocated on the current stream must
             # not still be in use by work queued there before it was handed to us.
@@ -444,7 +445,7 @@ def start_read(
     staged: bool | None = None,
 ) -> PendingRead:
     """Start reading `paths` (whole files) onto `device`; returns at once."""
-    return PendingRead(paths, device, threads or default_threads(device), direct, chunk_bytes, staged)
+    return PendingRead(paths, device, threads, direct, chunk_bytes, staged)
 
 
 def read_files(
