@@ -28,6 +28,7 @@ import errno
 import mmap
 import os
 import queue
+import random
 import sys
 import threading
 import time
@@ -113,8 +114,10 @@ def page_cache_fraction(path: Path, windows: int | None = 64) -> float | None:
     if windows is None or pages <= windows * window:
         spans = [(0, pages)]
     else:
-        step = pages // windows
-        spans = [(k * step, window) for k in range(windows)]
+        # Pseudo-random (seeded, so repeatable) starts: evenly spaced ones can alias with the
+        # kernel's own power-of-two patterns (readahead windows, large folios) and misjudge.
+        rng = random.Random(pages)
+        spans = [(rng.randrange(pages - window + 1), window) for _ in range(windows)]
     fd = os.open(path, os.O_RDONLY)
     try:
         addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
