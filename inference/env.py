@@ -29,3 +29,18 @@ CALLBACK_SECRET = "MODELSTACK_CALLBACK_SECRET"
 # --- Hugging Face client settings, honoured by huggingface_hub itself ---
 HF_TOKEN = "HF_TOKEN"
 HF_HOME = "HF_HOME"
+
+# --- worker tuning (optional; defaults suit a GPU worker) ---
+DEVICE = "MODELSTACK_DEVICE"
+"""auto (cuda when available, else cpu), cpu, cuda or cuda:N."""
+MODEL_DTYPE = "MODELSTACK_MODEL_DTYPE"
+"""auto (the checkpoint's, as transformers' dtype="auto"), bfloat16, float16 or float32."""
+LOAD_THREADS = "MODELSTACK_LOAD_THREADS"
+"""Parallel readers for the weights (default 16 on a GPU, 8 on CPU)."""
+DIRECT_IO = "MODELSTACK_DIRECT_IO"
+"""auto (O_DIRECT for files not in the page cache), on or off."""
+MODEL_CACHE_DIR = "MODELSTACK_MODEL_CACHE_DIR"
+"""Where snapshots fetched from a bucket manifest are kept (default $HF_HOME/modelstack)."""
+ENDPOINT_ID = "MODELSTACK_ENDPOINT_ID"
+"""Names the endpoint in the readiness callback where the platform does not (Modal: the app name).
+On Runpod the worker reads RUNPOD_ENDPOINT_ID, which Runpod sets."""
