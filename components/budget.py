@@ -10,6 +10,9 @@ blocked. The message names the items that dominate the cost and the three ways o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from components.config import StackConfig
@@ -92,9 +95,25 @@ def evaluate(config: StackConfig, cost: CostEstimate) -> BudgetDecision:
     )
 
 
+_DEFERRED: ContextVar[bool] = ContextVar("modelstack_budget_deferred", default=False)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Run the program without its gate: the caller (the offline plan) makes the same decision
+    itself and reports it once, and still wants every resource of an over-budget stack listed."""
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
 def enforce(config: StackConfig, cost: CostEstimate | None = None) -> BudgetDecision:
     """The program's gate: raise `BudgetExceededError` when blocked, warn when only exceeded."""
     decision = evaluate(config, cost or estimate(config))
+    if _DEFERRED.get():
+        return decision
     if decision.blocked:
         raise BudgetExceededError(decision)
     if decision.exceeded:

@@ -75,6 +75,18 @@ class CloudRunService(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=account),
                 )
             )
+        if any(access == "readwrite" for _, access in args["buckets"].values()):
+            # Signed URLs for objects it writes: on Cloud Run there is no key file, so the service
+            # signs through IAM signBlob as itself.
+            grants.append(
+                gcp.serviceaccount.IAMMember(
+                    f"{name}-signs-urls",
+                    service_account_id=account.name,
+                    role="roles/iam.serviceAccountTokenCreator",
+                    member=member,
+                    opts=pulumi.ResourceOptions(parent=account),
+                )
+            )
         if args["firestore_database"] is not None:
             # Firestore IAM is project-level; the condition narrows it to this stack's database.
             grants.append(
@@ -133,7 +145,7 @@ class CloudRunService(pulumi.ComponentResource):
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits={"cpu": spec.cpu, "memory": spec.memory},
                             # Instances at min scale still answer fast when CPU is always on.
-                            cpu_idle=spec.min_instances == 0,
+                            cpu_idle=spec.min_instances == 0 and not spec.always_on_cpu,
                             startup_cpu_boost=True,
                         ),
                         startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(

@@ -331,6 +331,60 @@ class Scaling(StrictModel):
     """Seconds of queue delay, or in-flight requests per worker, before another worker starts."""
 
 
+class ModalVolumeSettings(StrictModel):
+    """A Modal volume an app mounts; the stack creates it and deletes it with the stack."""
+
+    name: str | None = None
+    """Modal volume name; defaults to <app name>-<mount path>."""
+    seed_dir: str | None = None
+    """A directory of this repository uploaded into the volume (only changed files are re-sent)."""
+    seed_path: str = "/"
+    """Where in the volume the seed lands."""
+
+
+class ModalSettings(StrictModel):
+    """How a `provider: modal` endpoint is deployed. Every field has a safe default."""
+
+    environment: str = "main"
+    """The Modal environment, always explicit: deploying to the wrong one is the classic mistake."""
+    app_file: str = "inference/modal_app.py"
+    """The Modal app to deploy: ours, or your own file in this repository."""
+    include: list[str] = Field(default_factory=list)
+    """More paths the deploy depends on (they join the source hash, so editing them redeploys)."""
+    web_endpoints: list[str] = Field(default_factory=lambda: ["Model.web"])
+    """`Class.method` or function names whose web URLs the endpoint exports; the first is its url."""
+    volumes: dict[str, ModalVolumeSettings] = Field(
+        default_factory=lambda: {"/cache": ModalVolumeSettings()}
+    )
+    """Mount path -> volume. The default caches Hugging Face downloads across containers."""
+    secrets: list[str] = Field(default_factory=list)
+    """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
+    warm_schedule: str | None = None
+    """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+
+    @field_validator("volumes")
+    @classmethod
+    def _mount_paths(cls, value: dict[str, ModalVolumeSettings]) -> dict[str, ModalVolumeSettings]:
+        for path in value:
+            if not path.startswith("/") or path == "/":
+                raise ValueError(f"volume mount path {path!r} must be an absolute path such as /data")
+        return value
+
+    @field_validator("warm_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"warmSchedule {value!r} must be a 5-field cron expression, e.g. '*/15 8-18 * * 1-5'")
+        return value
+
+
+class RunpodSettings(StrictModel):
+    """Runpod-only settings of a `provider: runpod` endpoint."""
+
+    container_disk_gb: int = Field(default=50, ge=5, le=2000)
+    """Scratch disk per worker: room for the model snapshot the worker downloads on a cold start."""
+
+
 class Endpoint(StrictModel):
     provider: Literal["runpod", "modal"]
     gpu: GpuSpec
@@ -346,11 +400,22 @@ class Endpoint(StrictModel):
     image: str = "images/worker"
     """Image build directory, or an image reference pinned by digest."""
     data_centers: list[str] = Field(default_factory=list)
+    modal: ModalSettings | None = None
+    """Modal deploy settings (provider modal only)."""
+    runpod: RunpodSettings | None = None
+    """Runpod settings (provider runpod only)."""
 
     @field_validator("env", "secret_env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         return _check_env_names(value)
+
+    @model_validator(mode="after")
+    def _provider_settings(self) -> Endpoint:
+        for other in ("modal", "runpod"):
+            if other != self.provider and getattr(self, other) is not None:
+                raise ValueError(f"{other}: only applies to provider {other}; remove it or change provider")
+        return self
 
     @model_validator(mode="after")
     def _gpu_names_known(self) -> Endpoint:
@@ -408,6 +473,15 @@ class Usage(StrictModel):
         return self
 
 
+class Mirror(StrictModel):
+    """Copy the pinned snapshot into an S3-compatible bucket; workers then load from there."""
+
+    bucket: str
+    """Key of a `kind: s3` bucket in modelstack:buckets."""
+    include: list[str] = Field(default_factory=list)
+    """Glob patterns of files to copy (all files when empty)."""
+
+
 class Model(StrictModel):
     source: str
     """hf://org/name[@revision] (or org/name); the revision is pinned to a commit sha at deploy."""
@@ -416,6 +490,8 @@ class Model(StrictModel):
     endpoint: Endpoint | None = None
     usage: Usage | None = None
     """Expected traffic, for the cost estimate and the budget gate (see `Usage`)."""
+    mirror: Mirror | None = None
+    """Mirror the pinned weights into one of the stack's S3-compatible buckets."""
 
     @field_validator("source")
     @classmethod
@@ -491,6 +567,13 @@ class Service(StrictModel):
     """Grant the service read/write access to the stack's Firestore database."""
     buckets: dict[str, Literal["read", "readwrite"]] = Field(default_factory=dict)
     """GCS buckets (by key) this service may use, and how."""
+    models: list[str] | Literal["all"] = Field(default_factory=list)
+    """Models whose GPU endpoints this service routes to (env MODELSTACK_MODELS); `all` for every one."""
+    callback_secret: str | None = None
+    """A `modelstack:secrets` entry shared with the workers of `models`: they POST a signed readiness
+    callback to this service (env WORKER_CALLBACK_KEY here, MODELSTACK_CALLBACK_SECRET there)."""
+    always_on_cpu: bool = False
+    """Keep CPU allocated between requests (background work such as polling async jobs)."""
 
     @field_validator("memory")
     @classmethod
@@ -821,8 +904,30 @@ def _cross_reference_problems(
                     f"modelstack:secrets ({known}); add it or fix the name"
                 )
 
+    endpoint_models = {k for k, m in cfg.models.items() if m.endpoint is not None}
+    routed_by: dict[str, str] = {}
     for key, service in cfg.services.items():
         check_secret_refs(f"services.{key}", service.secret_env)
+        if service.callback_secret is not None:
+            check_secret_refs(f"services.{key}", {"callbackSecret": service.callback_secret})
+            if not service.models:
+                problems.append(
+                    f"{ns}services.{key}.callbackSecret: only applies with models: (the workers that call back)"
+                )
+        routed = sorted(endpoint_models) if service.models == "all" else list(service.models)
+        for model_key in routed:
+            if model_key not in endpoint_models:
+                problems.append(
+                    f"{ns}services.{key}.models: {model_key!r} is not a model with an endpoint "
+                    f"(models with endpoints: {', '.join(sorted(endpoint_models)) or 'none'})"
+                )
+            elif service.callback_secret is not None:
+                if model_key in routed_by:
+                    problems.append(
+                        f"{ns}services.{key}.models: workers of {model_key!r} already call back to "
+                        f"service {routed_by[model_key]!r}; only one service may set callbackSecret for a model"
+                    )
+                routed_by[model_key] = key
         for bucket_key in service.buckets:
             bucket = cfg.buckets.get(bucket_key)
             if bucket is None:
@@ -838,6 +943,30 @@ def _cross_reference_problems(
     for key, model in cfg.models.items():
         if model.endpoint:
             check_secret_refs(f"models.{key}.endpoint", model.endpoint.secret_env)
+            if model.endpoint.provider == "runpod":
+                problems.extend(_image_problems(f"{ns}models.{key}.endpoint.image", model.endpoint.image, root))
+            modal = model.endpoint.modal
+            if modal is not None:
+                for path in (modal.app_file, *modal.include):
+                    if not (root / path).exists():
+                        problems.append(
+                            f"{ns}models.{key}.endpoint.modal: {path} does not exist in this repository; "
+                            "fix the path (relative to Pulumi.yaml)"
+                        )
+                for mount, volume in modal.volumes.items():
+                    if volume.seed_dir is not None and not (root / volume.seed_dir).is_dir():
+                        problems.append(
+                            f"{ns}models.{key}.endpoint.modal.volumes.{mount}.seedDir: {volume.seed_dir} "
+                            "is not a directory in this repository"
+                        )
+        if model.mirror is not None:
+            target = cfg.buckets.get(model.mirror.bucket)
+            if not isinstance(target, S3Bucket):
+                s3_keys = ", ".join(k for k, b in cfg.buckets.items() if isinstance(b, S3Bucket)) or "none"
+                problems.append(
+                    f"{ns}models.{key}.mirror.bucket: {model.mirror.bucket!r} is not a kind: s3 bucket "
+                    f"of this stack (s3 buckets: {s3_keys}); declare it under modelstack:buckets"
+                )
     return problems
 
 

@@ -86,3 +86,54 @@ class ImageBuild(pulumi.ComponentResource):
         )
         self.ref = image.repo_digest
         self.register_outputs({"ref": self.ref})
+
+
+class RegistryPullAccessArgs(TypedDict):
+    registry: Registry
+    account_id: str
+    """Service account id (6-30 characters) that may only read this repository."""
+    rotation: str
+    """Change it to rotate the key (a new key is created before the old one is deleted)."""
+
+
+class RegistryPullAccess(pulumi.ComponentResource):
+    """A read-only login to the stack's Artifact Registry repository for clouds outside GCP.
+
+    Runpod pulls the worker image with it: a service account that can read this one repository
+    and nothing else, and a key for it. The key is a long-lived credential, so it is a Pulumi secret
+    (encrypted in state) and only ever handed to Runpod as a secret; rotate it by changing
+    `rotation`.
+    """
+
+    username: str
+    password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RegistryPullAccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("modelstack:gcp:RegistryPullAccess", name, None, opts)
+        registry = args["registry"]
+        account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            project=registry.repository.project,
+            account_id=args["account_id"],
+            display_name="modelstack image pulls from outside GCP (read-only)",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-reader",
+            project=registry.repository.project,
+            location=registry.repository.location,
+            repository=registry.repository.name,
+            role="roles/artifactregistry.reader",
+            member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+            opts=pulumi.ResourceOptions(parent=account),
+        )
+        key = gcp.serviceaccount.Key(
+            f"{name}-key",
+            service_account_id=account.name,
+            keepers={"rotation": args["rotation"]},
+            opts=pulumi.ResourceOptions(parent=account, additional_secret_outputs=["privateKey"]),
+        )
+        # Docker's convention for a base64-encoded service-account key as the password.
+        self.username = "_json_key_base64"
+        self.password = pulumi.Output.secret(key.private_key)
+        self.register_outputs({"username": self.username})

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import runpy
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -204,12 +205,19 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+UNKNOWN_PLACEHOLDER = "(known after deploy)"
+
+
 def redact(value: Any) -> Any:
-    """Replace every secret (and everything inside it) with `[secret]`, for display."""
+    """For display: every secret (and everything inside it) becomes `[secret]`, and every value
+    the engine only knows at deploy time `(known after deploy)`."""
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
     if rpc.is_rpc_secret(value):
         return SECRET_PLACEHOLDER
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN_PLACEHOLDER
     if isinstance(value, Mapping):
         return {k: redact(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -255,6 +263,7 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any], project: str,
     elif typ == "gcp:serviceaccount/account:Account":
         out["email"] = f"{inputs.get('accountId', name)}@{project}.iam.gserviceaccount.com"
         out["member"] = f"serviceAccount:{out['email']}"
+        out["name"] = f"projects/{project}/serviceAccounts/{out['email']}"
     elif typ == "gcp:storage/bucket:Bucket":
         out["url"] = f"gs://{inputs.get('name', name)}"
         out["selfLink"] = f"https://www.googleapis.com/storage/v1/b/{inputs.get('name', name)}"
@@ -272,6 +281,12 @@ def _computed_outputs(typ: str, name: str, inputs: dict[str, Any], project: str,
         out["imageName"] = image
     elif typ == "gcp:firestore/database:Database":
         out["uid"] = f"db-{short}"
+    elif typ == "pulumi-python:dynamic/huggingface:Model":
+        # A config that pins a commit names the sha the deploy will use; otherwise the Hub resolves
+        # it at deploy time and the plan shows it as not yet known.
+        revision = str(inputs.get("revision") or "")
+        if re.fullmatch(r"[0-9a-f]{40}", revision):
+            out["sha"] = revision
     return out
 
 
@@ -408,8 +423,13 @@ def run_program(
     stack_file: StackFile | None = None,
     preview: bool = True,
     program: Callable[[], None] | None = None,
+    mocks: type[PlanMocks] | None = None,
 ) -> ProgramRun:
     """Run `root/__main__.py` (or `program`) under mocks with `stack`'s config and record it.
+
+    `preview=True` (the default) runs as `pulumi preview` does: outputs a provider only learns at
+    deploy time stay unknown. Tests that need them pass `preview=False` with `mocks`, a `PlanMocks`
+    subclass that invents deploy-time outputs.
 
     Raises whatever the program raises, e.g. `components.config.ConfigError` for a bad config.
     """
@@ -421,11 +441,11 @@ def run_program(
     stack_file = stack_file or load_stack_file(stack, root)
     project_id = _plain(stack_file.config.get("gcp:project")) or "mock-project"
     region = _plain(stack_file.config.get("gcp:region")) or "us-central1"
-    mocks = PlanMocks(project_id, region)
-    monitor = _recording_monitor_class()(mocks)
+    mock = (mocks or PlanMocks)(project_id, region)
+    monitor = _recording_monitor_class()(mock)
 
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(stack_file.config), sorted(stack_file.secret_keys))
 
     if str(root) not in sys.path:

@@ -23,7 +23,6 @@ This entry point is stable: CI workflows and the README call it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from components.cost import CostEstimate, estimate
 from components.offline import (
     REPO_ROOT,
     ProgramRun,
-    StackFile,
     StackFileError,
     load_stack_file,
     redact,
@@ -195,24 +193,6 @@ def key_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return props
 
 
-def _without_budget_gate(stack_file: StackFile) -> StackFile:
-    """The stack file with `budget.enforce: false`, so the program registers everything.
-
-    The plan makes the budget decision itself (the same function the program calls) and still
-    wants the full resource list of an over-budget stack.
-    """
-    config = dict(stack_file.config)
-    raw = config.get("modelstack:budget")
-    if raw:
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            config["modelstack:budget"] = json.dumps({**value, "enforce": False})
-    return StackFile(stack=stack_file.stack, config=config, secret_keys=set(stack_file.secret_keys), placeholders=list(stack_file.placeholders))
-
-
 def build_plan(
     stack: str,
     root: Path = REPO_ROOT,
@@ -226,7 +206,8 @@ def build_plan(
     plan = Plan(stack=stack)
     try:
         stack_file = load_stack_file(stack, root, stack_path)
-        run = run_program(stack, root=root, stack_file=_without_budget_gate(stack_file))
+        with budget.deferred():
+            run = run_program(stack, root=root, stack_file=stack_file)
         config = validate_flat(stack_file.config, stack=stack, secret_keys=stack_file.secret_keys, root=root)
     except StackFileError as exc:
         plan.errors.append(str(exc))
@@ -333,5 +314,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return plan.exit_code
 
 
+def _close_event_loops() -> None:
+    """Close the event loops the Pulumi runtime leaves open (one per thread it ran serialisation
+    in), so interpreter exit prints no 'Invalid file descriptor' noise from their finalisers."""
+    import asyncio
+    import contextlib
+    import gc
+
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed() and not obj.is_running():
+            # Its selector may already be gone; closing is all we want.
+            with contextlib.suppress(OSError, ValueError):
+                obj.close()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    _close_event_loops()
+    sys.exit(status)

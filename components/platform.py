@@ -1,27 +1,42 @@
 """The whole stack, wired from a validated `StackConfig`.
 
-`Platform` is the one component `__main__.py` creates. It decides which Google APIs the stack needs,
-creates buckets, secrets, the Firestore database, images and Cloud Run services in dependency
-order, and collects the stack outputs. Everything environment-specific (protection, force-destroy,
-deletion policies) is decided here from `config.protected`, so the components stay mechanical.
+`Platform` is the one component `__main__.py` creates. It decides which Google APIs the stack needs
+and creates, in dependency order: buckets (GCS and S3-compatible), Secret Manager secrets, the
+Firestore database, each model's supply chain (pinned to a commit, sized, mirrored), the GPU
+endpoints serving them, images, and the Cloud Run services in front. Everything
+environment-specific (protection, force-destroy, deletion policies) is decided here from
+`config.protected`, so the components stay mechanical.
+
+One cycle is broken on purpose: a service routes to GPU endpoints (it needs their URLs), and those
+endpoints' workers call the service back when they are ready (they need its URL). Cloud Run URLs
+are deterministic (`https://<service>-<project number>.<region>.run.app`), so the workers get the
+predicted URL and no resource waits on the other.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi
+import pulumi_gcp as gcp
 
 from components import budget
 from components.apis import ProjectApis
 from components.cloudrun import CloudRunService
+from components.config import Endpoint, Service, StackConfig, physical_bucket_name
 from components.config import GcsBucket as GcsBucketConfig
-from components.config import StackConfig, physical_bucket_name
+from components.config import S3Bucket as S3BucketConfig
 from components.firestore import FirestoreDatabase
-from components.images import ImageBuild, Registry
+from components.gpu.endpoint import GpuEndpoint, RegistryCredential
+from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
+from components.images import ImageBuild, Registry, RegistryPullAccess
+from components.models import ModelSupply
 from components.naming import labels, physical_name
+from components.providers import credentials as creds
 from components.secrets import ManagedSecret
-from components.storage import GcsBucket
+from components.storage import GcsBucket, S3CompatibleBucket
+from inference import env as worker_env
 
 RUN = "run.googleapis.com"
 ARTIFACT_REGISTRY = "artifactregistry.googleapis.com"
@@ -30,16 +45,21 @@ FIRESTORE = "firestore.googleapis.com"
 IAM = "iam.googleapis.com"
 STORAGE = "storage.googleapis.com"
 
+CALLBACK_PATH = "/internal/ready"
+"""Where the gateway takes workers' readiness callbacks (inference/gateway)."""
+
 
 def required_apis(config: StackConfig) -> list[str]:
     cfg = config.modelstack
     apis = {IAM}
     if any(b.kind == "gcs" for b in cfg.buckets.values()):
         apis.add(STORAGE)
-    if cfg.secrets:
+    if service_secret_names(config):
         apis.add(SECRET_MANAGER)
+    if cfg.services or runpod_builds_images(config):
+        apis.add(ARTIFACT_REGISTRY)
     if cfg.services:
-        apis |= {RUN, ARTIFACT_REGISTRY}
+        apis.add(RUN)
     if needs_firestore(config):
         apis.add(FIRESTORE)
     return sorted(apis)
@@ -47,6 +67,28 @@ def required_apis(config: StackConfig) -> list[str]:
 
 def needs_firestore(config: StackConfig) -> bool:
     return any(s.firestore for s in config.modelstack.services.values())
+
+
+def runpod_builds_images(config: StackConfig) -> bool:
+    return any(
+        m.endpoint is not None and m.endpoint.provider == "runpod" and not is_digest_ref(m.endpoint.image)
+        for m in config.modelstack.models.values()
+    )
+
+
+def service_secret_names(config: StackConfig) -> set[str]:
+    """Secrets Cloud Run reads: only these get Secret Manager copies (workers get theirs directly)."""
+    names: set[str] = set()
+    for service in config.modelstack.services.values():
+        names |= set(service.secret_env.values())
+        if service.callback_secret:
+            names.add(service.callback_secret)
+    return names
+
+
+def routed_models(config: StackConfig, service: Service) -> list[str]:
+    with_endpoint = [k for k, m in config.modelstack.models.items() if m.endpoint is not None]
+    return with_endpoint if service.models == "all" else list(service.models)
 
 
 def is_digest_ref(image: str) -> bool:
@@ -57,6 +99,8 @@ class Platform(pulumi.ComponentResource):
     service_urls: dict[str, pulumi.Output[str]]
     bucket_names: dict[str, pulumi.Output[str]]
     image_refs: dict[str, pulumi.Output[str]]
+    endpoints: dict[str, dict[str, pulumi.Output[str]]]
+    models: dict[str, dict[str, pulumi.Output[str]]]
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None):
         # The budget gate runs before the first registration, so an over-budget stack creates
@@ -74,17 +118,21 @@ class Platform(pulumi.ComponentResource):
         )
 
         self.buckets: dict[str, GcsBucket] = {}
+        self.s3_buckets: dict[str, S3CompatibleBucket] = {}
         for key, bucket in cfg.buckets.items():
             if isinstance(bucket, GcsBucketConfig):
                 self.buckets[key] = self._gcs_bucket(key, bucket)
+            else:
+                self.s3_buckets[key] = self._s3_bucket(key, bucket)
 
+        used_by_services = service_secret_names(config)
         self.secrets: dict[str, ManagedSecret] = {
             key: ManagedSecret(
                 f"{name}-secret-{key}",
                 {
                     "project": config.project,
                     "secret_id": physical_name(config.stack, key, max_len=255),
-                    "value": pulumi.Output.secret(spec.value.get_secret_value()),
+                    "value": self._secret_value(key),
                     "version": spec.version,
                     "protect": config.protected,
                     "labels": labels(config.stack, config.environment, f"secret-{key}"),
@@ -93,6 +141,7 @@ class Platform(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for key, spec in cfg.secrets.items()
+            if key in used_by_services
         }
 
         self.firestore: FirestoreDatabase | None = None
@@ -111,28 +160,56 @@ class Platform(pulumi.ComponentResource):
 
         self.registry: Registry | None = None
         self.images: dict[str, ImageBuild] = {}
-        self.services: dict[str, CloudRunService] = {
-            key: self._service(key) for key in cfg.services
+        self.pull_access: RegistryPullAccess | None = None
+
+        self.supplies: dict[str, ModelSupply] = {
+            key: ModelSupply(
+                f"{name}-model-{key}",
+                {
+                    "key": key,
+                    "model": model,
+                    "mirror_bucket": self.s3_buckets[model.mirror.bucket] if model.mirror else None,
+                    "protect": config.protected,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for key, model in cfg.models.items()
+        }
+        self.gpu_endpoints: dict[str, GpuEndpoint] = {
+            key: self._endpoint(key) for key, model in cfg.models.items() if model.endpoint is not None
         }
 
+        self.services: dict[str, CloudRunService] = {key: self._service(key) for key in cfg.services}
+
         self.service_urls = {k: s.url for k, s in self.services.items()}
-        self.bucket_names = {k: b.name for k, b in self.buckets.items()}
+        self.bucket_names = {k: b.name for k, b in {**self.buckets, **self.s3_buckets}.items()}
         self.image_refs = {Path(k).name: i.ref for k, i in self.images.items()}
+        self.endpoints = {
+            k: {"provider": pulumi.Output.from_input(e.provider), "id": e.endpoint_id, "url": e.url, "version": e.version}
+            for k, e in self.gpu_endpoints.items()
+        }
+        self.models = {
+            k: {"repo": s.repo_id, "sha": s.sha, **({"manifest": s.manifest_uri} if s.manifest_uri is not None else {})}
+            for k, s in self.supplies.items()
+        }
         self.register_outputs(
             {
                 "serviceUrls": self.service_urls,
                 "buckets": self.bucket_names,
                 "images": self.image_refs,
+                "endpoints": self.endpoints,
+                "models": self.models,
             }
         )
 
     # ----------------------------------------------------------------------------------------
+    # buckets, secrets, images
+
+    def _force_destroy(self, configured: bool | None) -> bool:
+        return (not self.config.protected) if configured is None else configured
 
     def _gcs_bucket(self, key: str, bucket: GcsBucketConfig) -> GcsBucket:
         config = self.config
-        force_destroy = bucket.force_destroy
-        if force_destroy is None:
-            force_destroy = not config.protected
         return GcsBucket(
             f"{self._name}-bucket-{key}",
             {
@@ -144,7 +221,7 @@ class Platform(pulumi.ComponentResource):
                 "expire_days": bucket.expire_days,
                 "cors": bucket.cors,
                 "public": bucket.public,
-                "force_destroy": force_destroy,
+                "force_destroy": self._force_destroy(bucket.force_destroy),
                 "protect": config.protected,
                 "labels": labels(config.stack, config.environment, f"bucket-{key}"),
                 "depends_on": self.apis.depends(STORAGE),
@@ -152,29 +229,50 @@ class Platform(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _s3_bucket(self, key: str, bucket: S3BucketConfig) -> S3CompatibleBucket:
+        config = self.config
+        return S3CompatibleBucket(
+            f"{self._name}-bucket-{key}",
+            {
+                "bucket_name": physical_bucket_name(config.project, config.stack, key, bucket),
+                "spec": bucket,
+                "force_destroy": self._force_destroy(bucket.force_destroy),
+                "protect": config.protected,
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _secret_value(self, key: str) -> pulumi.Output[str]:
+        return pulumi.Output.secret(self.config.modelstack.secrets[key].value.get_secret_value())
+
+    def _registry(self) -> Registry:
+        if self.registry is None:
+            config = self.config
+            self.registry = Registry(
+                f"{self._name}-registry",
+                {
+                    "project": config.project,
+                    "region": config.region,
+                    "repository_id": physical_name("modelstack", config.stack, max_len=63),
+                    "labels": labels(config.stack, config.environment, "registry"),
+                    "depends_on": self.apis.depends(ARTIFACT_REGISTRY),
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return self.registry
+
     def _image(self, image: str) -> pulumi.Input[str]:
-        """A digest reference for a service's `image:`: as given, or built from its directory."""
+        """A digest reference for an `image:` setting: as given, or built from its directory."""
         if is_digest_ref(image):
             return image
         if image not in self.images:
             config = self.config
-            if self.registry is None:
-                self.registry = Registry(
-                    f"{self._name}-registry",
-                    {
-                        "project": config.project,
-                        "region": config.region,
-                        "repository_id": physical_name("modelstack", config.stack, max_len=63),
-                        "labels": labels(config.stack, config.environment, "registry"),
-                        "depends_on": self.apis.depends(ARTIFACT_REGISTRY),
-                    },
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
+            registry = self._registry()
             image_name = physical_name(Path(image).name, max_len=63)
             self.images[image] = ImageBuild(
                 f"{self._name}-image-{image_name}",
                 {
-                    "registry": self.registry,
+                    "registry": registry,
                     "image": image_name,
                     # The repo root is the build context so images can copy shared code
                     # (inference/); each image's Dockerfile lives in its own directory.
@@ -182,9 +280,108 @@ class Platform(pulumi.ComponentResource):
                     "dockerfile": config.root / image / "Dockerfile",
                     "tag": physical_name(config.stack, max_len=128),
                 },
-                opts=pulumi.ResourceOptions(parent=self.registry),
+                opts=pulumi.ResourceOptions(parent=registry),
             )
         return self.images[image].ref
+
+    # ----------------------------------------------------------------------------------------
+    # GPU endpoints
+
+    def _callback_service(self, model_key: str) -> tuple[str, str] | None:
+        """(service key, callback secret) of the service this model's workers report ready to."""
+        for key, service in self.config.modelstack.services.items():
+            if service.callback_secret and model_key in routed_models(self.config, service):
+                return key, service.callback_secret
+        return None
+
+    def _service_name(self, key: str) -> str:
+        return physical_name(key, self.config.stack, max_len=49)
+
+    def _predicted_service_url(self, key: str) -> pulumi.Output[str]:
+        project = gcp.organizations.get_project_output(
+            project_id=self.config.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        return pulumi.Output.concat(
+            "https://", self._service_name(key), "-", project.number, ".", self.config.region, ".run.app"
+        )
+
+    def _mirror_access(self, key: str) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]]]:
+        """Env and secret env a worker needs to read its model's mirror (boto3's own variables)."""
+        model = self.config.modelstack.models[key]
+        supply = self.supplies[key]
+        if model.mirror is None or supply.manifest_uri is None:
+            return {}, {}
+        bucket = self.s3_buckets[model.mirror.bucket].spec
+        pair = creds.resolve_s3(bucket.credential, _plain_credentials(self.config)) or {}
+        env: dict[str, pulumi.Input[str]] = {
+            worker_env.MODEL_MANIFEST: supply.manifest_uri,
+            "AWS_ENDPOINT_URL": bucket.endpoint,
+            "AWS_REGION": bucket.region,
+        }
+        secret_env: dict[str, pulumi.Input[str]] = {
+            "AWS_ACCESS_KEY_ID": pulumi.Output.secret(pair.get("accessKeyId", "")),
+            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(pair.get("secretAccessKey", "")),
+        }
+        return env, secret_env
+
+    def _endpoint(self, key: str) -> GpuEndpoint:
+        config = self.config
+        model = config.modelstack.models[key]
+        endpoint = model.endpoint
+        assert endpoint is not None
+        supply = self.supplies[key]
+
+        env: dict[str, pulumi.Input[str]] = dict(endpoint.env)
+        secret_env: dict[str, pulumi.Input[str]] = {
+            var: self._secret_value(name) for var, name in endpoint.secret_env.items()
+        }
+        mirror_env, mirror_secrets = self._mirror_access(key)
+        env.update(mirror_env)
+        secret_env.update(mirror_secrets)
+        callback = self._callback_service(key)
+        if callback is not None:
+            service_key, secret_name = callback
+            env[worker_env.CALLBACK_URL] = pulumi.Output.concat(self._predicted_service_url(service_key), CALLBACK_PATH)
+            secret_env[worker_env.CALLBACK_SECRET] = self._secret_value(secret_name)
+
+        return GpuEndpoint(
+            f"{self._name}-endpoint-{key}",
+            {
+                "stack": config.stack,
+                "environment": config.environment,
+                "model_key": key,
+                "model": model,
+                "endpoint": endpoint,
+                "revision": supply.sha,
+                "gpu_ids": supply.gpu_ids or [],
+                "image": self._image(endpoint.image) if endpoint.provider == "runpod" else None,
+                **self._registry_credential(endpoint),
+                "env": env,
+                "secret_env": secret_env,
+                "protect": config.protected,
+                "modal": _modal_options(endpoint.modal) if endpoint.modal is not None else ModalOptions(),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[supply]),
+        )
+
+    def _registry_credential(self, endpoint: Endpoint) -> dict[str, RegistryCredential]:
+        """Runpod pulls images we build from the stack's private registry with a read-only key."""
+        if endpoint.provider != "runpod" or is_digest_ref(endpoint.image):
+            return {}
+        if self.pull_access is None:
+            self.pull_access = RegistryPullAccess(
+                f"{self._name}-registry-pull",
+                {
+                    "registry": self._registry(),
+                    "account_id": physical_name("pull", self.config.stack, max_len=30, min_len=6),
+                    "rotation": "1",
+                },
+                opts=pulumi.ResourceOptions(parent=self._registry()),
+            )
+        return {"registry": RegistryCredential(self.pull_access.username, self.pull_access.password)}
+
+    # ----------------------------------------------------------------------------------------
+    # Cloud Run services
 
     def _service(self, key: str) -> CloudRunService:
         config = self.config
@@ -203,18 +400,24 @@ class Platform(pulumi.ComponentResource):
         if spec.firestore and self.firestore is not None:
             database = self.firestore.name
             env["FIRESTORE_DATABASE"] = database
+        routed = routed_models(config, spec)
+        if routed:
+            env["MODELSTACK_MODELS"] = self._routes(routed)
         env.update(spec.env)
+        secrets = {var: self.secrets[name] for var, name in spec.secret_env.items()}
+        if spec.callback_secret:
+            secrets["WORKER_CALLBACK_KEY"] = self.secrets[spec.callback_secret]
         return CloudRunService(
             f"{self._name}-service-{key}",
             {
                 "project": config.project,
                 "region": config.region,
-                "service_name": physical_name(key, config.stack, max_len=49),
+                "service_name": self._service_name(key),
                 "account_id": physical_name("svc", key, config.stack, max_len=30, min_len=6),
                 "spec": spec,
                 "image": self._image(spec.image),
                 "env": env,
-                "secrets": {var: self.secrets[name] for var, name in spec.secret_env.items()},
+                "secrets": secrets,
                 "buckets": bucket_access,
                 "firestore_database": database,
                 "deletion_protection": config.protected,
@@ -223,3 +426,49 @@ class Platform(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _routes(self, model_keys: list[str]) -> pulumi.Output[str]:
+        """MODELSTACK_MODELS for the gateway: where each model's endpoint answers, and how long it may take."""
+        entries = {}
+        for key in model_keys:
+            endpoint = self.gpu_endpoints[key]
+            spec = self.config.modelstack.models[key].endpoint
+            assert spec is not None
+            entries[key] = {
+                "provider": spec.provider,
+                "url": endpoint.url,
+                "timeoutSeconds": spec.execution_timeout_seconds,
+            }
+        return pulumi.Output.from_input(entries).apply(lambda value: json.dumps(value, sort_keys=True))
+
+
+def _modal_options(settings: object) -> ModalOptions:
+    from components.config import ModalSettings
+
+    assert isinstance(settings, ModalSettings)
+    return ModalOptions(
+        environment=settings.environment,
+        app_file=settings.app_file,
+        include=tuple(settings.include),
+        web_endpoints=tuple(settings.web_endpoints),
+        volumes={
+            path: ModalVolumeSpec(name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path)
+            for path, v in settings.volumes.items()
+        },
+        secrets=tuple(settings.secrets),
+        warm_schedule=settings.warm_schedule or "",
+    )
+
+
+def _plain_credentials(config: StackConfig) -> dict[str, object]:
+    """The credentials section as plain values, for the few runtime needs of workers (S3 reads)."""
+    section = config.modelstack.credentials
+    return {
+        "s3": {
+            name: {
+                "accessKeyId": pair.access_key_id.get_secret_value(),
+                "secretAccessKey": pair.secret_access_key.get_secret_value(),
+            }
+            for name, pair in section.s3.items()
+        }
+    }

@@ -9,6 +9,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.config import CorsRule
+from components.config import S3Bucket as S3BucketConfig
+from components.providers.s3 import S3Bucket
 
 
 class GcsBucketArgs(TypedDict):
@@ -82,3 +84,43 @@ def _cors(rule: CorsRule) -> gcp.storage.BucketCorArgs:
         response_headers=list(rule.response_headers),
         max_age_seconds=rule.max_age_seconds,
     )
+
+
+class S3CompatibleBucketArgs(TypedDict):
+    bucket_name: str
+    spec: S3BucketConfig
+    force_destroy: bool
+    protect: bool
+
+
+class S3CompatibleBucket(pulumi.ComponentResource):
+    """A bucket on R2, Wasabi, MinIO or AWS S3, through the `S3Bucket` dynamic provider.
+
+    The credential is named in the config and read by the provider at deploy time; the component
+    only carries its name.
+    """
+
+    name: pulumi.Output[str]
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: S3CompatibleBucketArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("modelstack:s3:Bucket", name, None, opts)
+        spec = args["spec"]
+        self.spec = spec
+        self.bucket = S3Bucket(
+            f"{name}-bucket",
+            {
+                "bucket_name": args["bucket_name"],
+                "endpoint": spec.endpoint,
+                "region": spec.region,
+                "credential": spec.credential,
+                "versioning": spec.versioning,
+                "expire_days": spec.expire_days,
+                "cors": list(spec.cors),
+                "force_destroy": args["force_destroy"],
+            },
+            opts=pulumi.ResourceOptions(parent=self, protect=args["protect"]),
+        )
+        self.name = self.bucket.bucket_name
+        self.url = self.bucket.uri
+        self.register_outputs({"name": self.name, "url": self.url})

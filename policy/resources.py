@@ -17,7 +17,7 @@ each vendor's API and are tried in order, camelCase and snake_case, so either sp
 - `pulumi-python:dynamic/huggingface:Model`: requested revision `revision` | `requestedRevision`.
   GPU endpoints and apps are also checked for `revision` | `modelRevision`, or the worker's
   `MODELSTACK_MODEL_REVISION` env var, when they carry one.
-- `pulumi-python:dynamic/s3:Bucket`: name `name` | `bucket`; versioning `versioning` (bool or
+- `pulumi-python:dynamic/s3:Bucket`: name `bucketName` | `name` | `bucket`; versioning `versioning` (bool or
   {enabled}); public `public` | `acl` (public-read...).
 
 Values may be wrapped in `Secret` (the offline plan wraps what the program marked secret). Under
@@ -77,6 +77,16 @@ class Resource:
 
 def is_secret(value: Any) -> bool:
     return isinstance(value, Secret)
+
+
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+"""How the engine spells a value not known until deploy, when it is not an `Unknown` object."""
+
+
+def is_unknown(value: Any) -> bool:
+    """A value only known at deploy time (a preview): rules cannot judge it, so they skip it."""
+    value = reveal(value)
+    return type(value).__name__ == "Unknown" or value == UNKNOWN_SENTINEL
 
 
 def reveal(value: Any) -> Any:
@@ -283,7 +293,9 @@ def data_bucket(typ: str, inputs: Mapping[str, Any]) -> BucketFacts | None:
             versioning = reveal(versioning.get("enabled"))
         acl = first(inputs, "acl")
         public = first(inputs, "public") is True or (isinstance(acl, str) and acl.startswith("public"))
-        return BucketFacts(name=first(inputs, "name", "bucket"), versioned=versioning is True, public=public)
+        return BucketFacts(
+            name=first(inputs, "bucketName", "name", "bucket"), versioned=versioning is True, public=public
+        )
     return None
 
 

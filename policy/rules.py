@@ -26,6 +26,8 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _RUNPOD_SECRET_REF = re.compile(r"^\{\{\s*RUNPOD_SECRET_[A-Za-z0-9_.-]+\s*\}\}$")
+# Variables whose names contain KEY but hold no credential: the model's key in the stack config.
+NOT_CREDENTIALS = frozenset({"MODELSTACK_MODEL_KEY"})
 
 
 @dataclass(frozen=True)
@@ -127,14 +129,14 @@ def images_pinned_by_digest(resource: Resource, context: PolicyContext) -> list[
 
 
 def looks_secret(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    return name not in NOT_CREDENTIALS and bool(_SECRET_NAME.search(name))
 
 
 def secrets_by_reference(resource: Resource, context: PolicyContext) -> list[str]:
     problems = []
     for var in r.env_vars(resource.type, resource.inputs):
-        if var.value is None or r.is_secret(var.value) or not looks_secret(var.name):
-            continue  # a reference, a secret value, or not a credential
+        if var.value is None or r.is_secret(var.value) or r.is_unknown(var.value) or not looks_secret(var.name):
+            continue  # a reference, a secret value, only known at deploy, or not a credential
         value = var.value
         if isinstance(value, str) and (value == "" or _RUNPOD_SECRET_REF.match(value)):
             continue
@@ -151,8 +153,8 @@ def models_pinned_to_a_commit(resource: Resource, context: PolicyContext) -> lis
     problems = []
     for path, revision in revisions or []:
         revision = r.reveal(revision)
-        if isinstance(revision, str) and _SHA.match(revision):
-            continue
+        if r.is_unknown(revision) or (isinstance(revision, str) and _SHA.match(revision)):
+            continue  # pinned, or the pinned model's sha, which a preview only knows at deploy
         shown = "no revision" if revision in (None, "") else f"revision {revision!r}"
         problems.append(
             f"{resource.name} loads {shown} ({path}), not a 40-character commit sha, so the model "

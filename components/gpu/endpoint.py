@@ -12,11 +12,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import pulumi
 
 from components.config import Endpoint, Model
+
+if TYPE_CHECKING:
+    from components.gpu.modal_backend import ModalOptions
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ class GpuEndpointArgs(TypedDict):
     registry: NotRequired[RegistryCredential]
     """Credential to pull `image` with, when it sits in a private registry (Runpod only; Modal builds
     its image itself and ignores it)."""
+    modal: NotRequired[ModalOptions]
+    """How a Modal endpoint is deployed (environment, app file, volumes...); Modal only."""
 
 
 @dataclass

@@ -54,7 +54,7 @@ CASES = {
         put("models.flux.endpoint.idleTimeout", 30),
         "modelstack:models.flux.endpoint.idleTimeout: unknown key; remove it or fix its spelling "
         "(allowed: provider, gpu, workers, idleTimeoutSeconds, executionTimeoutSeconds, scaling, "
-        "flashboot, env, secretEnv, image, dataCenters)",
+        "flashboot, env, secretEnv, image, dataCenters, modal, runpod)",
     ),
     "missing credential for a used provider": (
         drop("credentials.runpodApiKey"),

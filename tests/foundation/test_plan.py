@@ -72,6 +72,8 @@ def test_secure_values_show_as_secret_and_are_never_decrypted(tmp_path):
         "      version: 3\n"
         "      value:\n"
         "        secure: v1:AAAAciphertextAAAA\n"
+        "  modelstack:services:\n"
+        "    api: {image: images/gateway, secretEnv: {TOKEN: token}}\n"
     )
     result = plan("--stack", "sec", "--config-file", str(stack))
     assert result.returncode == 0, result.stdout + result.stderr

@@ -75,7 +75,7 @@ def test_cloud_run_service_shape(dev_run):
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
     assert container["ports"]["containerPort"] == 8080
     # deployed by the digest the image build produced, never a tag
-    image = only(dev_run, IMAGE)
+    image = dev_run.named("modelstack-image-gateway-image")
     assert container["image"] == image.outputs["repoDigest"]
     assert "@sha256:" in container["image"]
     env = {e["name"]: e for e in container["envs"]}
@@ -87,16 +87,25 @@ def test_cloud_run_service_shape(dev_run):
 
 
 def test_least_privilege_iam(dev_run):
-    account = only(dev_run, "gcp:serviceaccount/account:Account")
+    account = dev_run.named("modelstack-service-gateway-sa")
     member = f"serviceAccount:{account.outputs['email']}"
     readers = dev_run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
-    assert sorted(r.value("secretId") for r in readers) == ["dev-gatewayapikeys", "dev-workercallbackkey"]
+    assert sorted(r.value("secretId") for r in readers) == [
+        "dev-gatewayapikeys",
+        "dev-runpodinvokekey",
+        "dev-webhooksigningkey",
+        "dev-workercallbackkey",
+    ]
     assert {r.value("member") for r in readers} == {member}
     assert {r.value("role") for r in readers} == {"roles/secretmanager.secretAccessor"}
     bucket_grants = dev_run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
     assert [(g.value("bucket"), g.value("role"), g.value("member")) for g in bucket_grants] == [
         ("acme-ml-dev-dev-results", "roles/storage.objectAdmin", member)
     ]
+    signer = only(dev_run, "gcp:serviceaccount/iAMMember:IAMMember")
+    # it may sign URLs for the results it writes, as itself and nobody else
+    assert (signer.value("role"), signer.value("member")) == ("roles/iam.serviceAccountTokenCreator", member)
+    assert signer.value("serviceAccountId") == account.outputs["name"]
     firestore = only(dev_run, "gcp:projects/iAMMember:IAMMember")
     assert firestore.value("role") == "roles/datastore.user"
     assert "databases/modelstack-dev" in firestore.value("condition")["expression"]
@@ -109,7 +118,7 @@ def test_least_privilege_iam(dev_run):
 
 def test_secret_values_stay_secret_and_write_only(dev_run):
     versions = dev_run.of_type(SECRET_VERSION)
-    assert len(versions) == 2
+    assert len(versions) == 4  # the secrets Cloud Run reads; workers get theirs through their provider
     for version in versions:
         assert is_secret(version.inputs["secretDataWo"])
         assert "secretData" not in version.inputs
@@ -136,6 +145,7 @@ def test_stack_outputs(dev_run):
     assert dev_run.outputs["serviceUrls"].value["gateway"].startswith("https://gateway-dev-")
     assert dev_run.outputs["buckets"].value == {
         "artifacts": "acme-ml-dev-dev-artifacts",
+        "models": "acme-ml-dev-dev-models",
         "results": "acme-ml-dev-dev-results",
     }
     assert "@sha256:" in dev_run.outputs["images"].value["gateway"]

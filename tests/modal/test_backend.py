@@ -200,7 +200,6 @@ def test_a_users_own_app_file_hatcat_style():
     assert "HF_HOME" not in app.value("env")  # no /cache volume: the app decides where its cache lives
 
 
-@pytest.mark.xfail(strict=True, reason="platform.py does not create GpuEndpoints yet; the lead wires them")
 def test_the_dev_stack_itself_registers_the_embedder_on_modal(dev_run):
     apps = [r for r in dev_run.resources if r.type == "pulumi-python:dynamic/modal:App"]
     assert [a.value("name") for a in apps] == ["modelstack-dev-embedder"]

@@ -46,15 +46,19 @@ def test_prod_markdown_is_a_comment_ready_report(prod_plan):
     lines = md.splitlines()
     assert lines[:2] == ["<!-- modelstack-plan:prod -->", "### ✅ modelstack plan: `prod`"]
     assert (
-        "**Status: ok** · 22 resources · expected **$917.46/month** ($917.46 to $990.46) · budget $2,500.00 (37% used) "
+        "**Status: ok** · 41 resources · expected **$917.46/month** ($917.46 to $1,881.06) · budget $2,500.00 (37% used) "
         "· policies: 0 mandatory, 0 advisory violations"
     ) in lines
-    assert "| endpoint `flux` | runpod ADA_24 ($1.12/h), 1 always-on worker, no usage block | 817.60 | 817.60 | 890.60 | 4,453.00 |" in lines
-    assert "| **Total** | | **917.46** | **917.46** | **990.46** | 6,450.28 |" in lines
-    assert "| `secrets-by-reference` | ✅ pass (1 resource) |" in lines
-    assert "| `gpu-endpoints-bounded` | n/a (no such resources) |" in lines
+    assert (
+        "| endpoint `flux` | runpod ADA_24 ($1.12/h), 1 always-on worker, 3000 req/day x 2.5 s, idle tail 300 s "
+        "| 817.60 | 817.60 | 1,781.20 | 4,453.00 |"
+    ) in lines
+    assert "| **Total** | | **917.46** | **917.46** | **1,881.06** | 6,450.28 |" in lines
+    assert "| `secrets-by-reference` | ✅ pass (3 resources) |" in lines  # gateway, Runpod template, endpoint
+    assert "| `models-pinned-to-a-commit` | ✅ pass (2 resources) |" in lines  # the pin and the endpoint
+    assert "| `gpu-endpoints-bounded` | ✅ pass (1 resource) |" in lines
     assert "- Prices: runpod GPUs, https://docs.runpod.io/serverless/pricing (flex worker rates), as of 2026-11-23" in lines
-    assert "<details><summary>All resources (22)</summary>" in lines
+    assert "<details><summary>All resources (41)</summary>" in lines
     assert balanced(md)
     # code spans are shown literally, so they are not HTML-escaped
     assert "`pulumi config set --secret --path <key> <value>`" in md
@@ -88,14 +92,14 @@ def test_json_document_is_stable_and_complete():
     ]
     assert doc["cost"]["total"] == {"low": 0.0, "expected": 0.0, "high": 0.0}
     assert {(i["kind"], i["key"]) for i in doc["cost"]["items"]} == {
-        ("endpoint", "flux"), ("endpoint", "embedder"), ("service", "gateway"), ("bucket", "artifacts"), ("bucket", "results"),
+        ("endpoint", "flux"), ("endpoint", "embedder"), ("service", "gateway"), ("bucket", "artifacts"), ("bucket", "results"), ("bucket", "models"),
     }
     assert doc["budget"] == {
         "monthlyUsd": 150.0, "enforce": True, "expectedUsd": 0.0, "exceeded": False, "blocked": False, "dominant": [],
         "message": "expected $0.00/month is within the budget of $150.00 (0%)",
     }
     assert doc["policies"]["enforcement"] == "advisory"
-    assert doc["policies"]["advisoryViolations"] == 3
+    assert doc["policies"]["advisoryViolations"] == 7  # see test_committed_dev_stack_has_only_advisories
     service = next(r for r in doc["resources"] if r["type"] == "gcp:cloudrunv2/service:Service")
     assert service["urn"].endswith("::modelstack-service-gateway-service")
     assert doc["against"] is None
@@ -111,8 +115,8 @@ def test_over_budget_plan_fails_but_still_shows_everything(tmp_path):
     assert "### ❌ modelstack plan: `dev`" in result.stdout
     assert "**Status: blocked** (budget)" in result.stdout
     assert "+ gcp:cloudrunv2/service:Service  modelstack-service-gateway-service" in result.stdout
-    assert "error: modelstack:budget: blocked: expected cost $496.40/month exceeds the budget of $150.00" in result.stderr
-    assert "endpoint flux $496.40 (100%): runpod AMPERE_24 ($0.68/h), 1 always-on worker" in result.stderr
+    assert "error: modelstack:budget: blocked: expected cost $423.40/month exceeds the budget of $150.00" in result.stderr
+    assert "endpoint flux $423.40 (100%): runpod AMPERE_16? ($0.58/h), 1 always-on worker" in result.stderr
 
 
 @pytest.mark.subprocess
@@ -123,7 +127,7 @@ def test_over_budget_plan_only_warns_when_not_enforced(tmp_path):
 
     result = plan("--stack", "dev", "--config-file", str(stack_variant(tmp_path, "dev", over)))
     assert result.returncode == 0, result.stderr
-    assert "budget: modelstack:budget: warning (budget.enforce is false): expected cost $496.40/month" in result.stdout
+    assert "budget: modelstack:budget: warning (budget.enforce is false): expected cost $423.40/month" in result.stdout
     assert result.stdout.rstrip().endswith("status: warning")
 
 
@@ -147,7 +151,7 @@ def test_text_plan_ends_with_cost_policies_and_status():
     result = plan("--stack", "prod")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "  total             $917.46 ($917.46 to $990.46)      ceiling   $6,450.28" in out
+    assert "  total             $917.46 ($917.46 to $1,881.06)    ceiling   $6,450.28" in out
     assert "budget: expected $917.46/month is within the budget of $2,500.00 (37%)" in out
     assert "policies (prod: violations are mandatory): 0 violations" in out
     assert out.rstrip().endswith("status: ok")

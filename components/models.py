@@ -1,0 +1,92 @@
+"""One model's supply chain: pinned to a commit, sized to a GPU, optionally mirrored to a bucket.
+
+`ModelSupply` wraps the `HuggingFaceModel` pin (the sha every consumer deploys, unchanged until the
+config changes it), the `GpuSizing` choice for `minVramGb: auto` endpoints (made from the pinned
+model's estimated need, so a model too large for every GPU fails before an endpoint is created),
+and the `ModelMirror` copy into an S3-compatible bucket. Consumers (GPU endpoints, services) read
+`sha`, `gpu_ids` and `manifest_uri` from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypedDict
+
+import pulumi
+
+from components.config import Model
+from components.gpu.catalog import explicit_gpu_ids
+from components.gpu.sizing import GpuSizing
+from components.providers.huggingface import HuggingFaceModel
+from components.providers.mirror import ModelMirror, hub_source
+from components.storage import S3CompatibleBucket
+
+
+class ModelSupplyArgs(TypedDict):
+    key: str
+    model: Model
+    mirror_bucket: S3CompatibleBucket | None
+    """Where `model.mirror` copies to (already created), or None."""
+    protect: bool
+
+
+class ModelSupply(pulumi.ComponentResource):
+    sha: pulumi.Output[str]
+    repo_id: pulumi.Output[str]
+    task: pulumi.Output[str]
+    gpu_ids: pulumi.Input[Sequence[str]] | None
+    """Provider GPU ids for the model's endpoint, in priority order; None without an endpoint."""
+    manifest_uri: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: ModelSupplyArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("modelstack:models:Model", name, None, opts)
+        model = args["model"]
+        self.pinned = HuggingFaceModel(
+            f"{name}-pin",
+            {"source": model.source, "task": model.task},
+            opts=pulumi.ResourceOptions(parent=self, protect=args["protect"]),
+        )
+        self.sha = self.pinned.sha
+        self.repo_id = self.pinned.repo_id
+        self.task = self.pinned.effective_task  # type: ignore[attr-defined]
+
+        self.gpu_ids = None
+        endpoint = model.endpoint
+        if endpoint is not None:
+            if endpoint.gpu.min_vram_gb == "auto":
+                sizing = GpuSizing(
+                    f"{name}-gpus",
+                    {
+                        "provider": endpoint.provider,
+                        "need_gb": self.pinned.vram_gb,
+                        "count": endpoint.gpu.count,
+                        "model": model.repo_id,
+                        "basis": self.pinned.vram_basis,
+                    },
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self.gpu_ids = sizing.gpu_ids
+            else:
+                min_vram = endpoint.gpu.min_vram_gb if isinstance(endpoint.gpu.min_vram_gb, float) else None
+                self.gpu_ids = explicit_gpu_ids(endpoint.provider, min_vram, endpoint.gpu.names(), endpoint.gpu.count)
+
+        self.manifest_uri = None
+        bucket = args["mirror_bucket"]
+        if model.mirror is not None and bucket is not None:
+            mirror = ModelMirror(
+                f"{name}-mirror",
+                {
+                    "bucket": bucket.name,
+                    "endpoint": bucket.spec.endpoint,
+                    "region": bucket.spec.region,
+                    "credential": bucket.spec.credential,
+                    "source": hub_source(self.pinned),
+                    "include": list(model.mirror.include),
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.bucket]),
+            )
+            self.manifest_uri = mirror.manifest_uri
+
+        self.register_outputs(
+            {"repoId": self.repo_id, "sha": self.sha, "gpuIds": self.gpu_ids, "manifestUri": self.manifest_uri}
+        )
