@@ -444,6 +444,7 @@ def run_program(
     mock = (mocks or PlanMocks)(project_id, region)
     monitor = _recording_monitor_class()(mock)
 
+    _ensure_open_event_loop()
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(dict(stack_file.config), sorted(stack_file.secret_keys))
@@ -468,6 +469,22 @@ def run_program(
 
     resources = [monitor.registrations[urn] for urn in monitor.order]
     return ProgramRun(stack=stack, resources=resources, outputs=outputs, placeholders=stack_file.placeholders)
+
+
+def _ensure_open_event_loop() -> None:
+    """The Pulumi runtime uses the thread's current event loop; code that ran `asyncio.run()` in
+    this thread before (a test, an embedding tool) leaves none set, or a closed one."""
+    import asyncio
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:
+            loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def _plain(value: str | None) -> str | None:

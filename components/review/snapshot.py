@@ -25,13 +25,18 @@ from pathlib import Path
 from typing import Any
 
 SECRET = "[secret]"
+UNKNOWN = "(known after deploy)"
+"""The same spelling as components.offline.UNKNOWN_PLACEHOLDER (this script cannot import it)."""
 
 
 def _redacted(value: Any) -> Any:
+    from pulumi.output import Unknown
     from pulumi.runtime import rpc
 
     if rpc.is_rpc_secret(value):
         return SECRET
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN
     if isinstance(value, dict):
         return {str(k): _redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
