@@ -40,6 +40,10 @@ class CloudRunServiceArgs(TypedDict):
     buckets: Mapping[str, tuple[pulumi.Input[str], str]]
     """Bucket key -> (bucket name, 'read' | 'readwrite')."""
     firestore_database: pulumi.Input[str] | None
+    volumes: Mapping[str, tuple[pulumi.Input[str], bool]]
+    """Mount path -> (GCS bucket name, read only), mounted with Cloud Storage FUSE."""
+    vpc: tuple[pulumi.Input[str], pulumi.Input[str]] | None
+    """(network, subnetwork) for direct VPC egress to private ranges (Memorystore), or None."""
     deletion_protection: bool
     labels: dict[str, str]
     depends_on: Sequence[pulumi.Resource]
@@ -71,6 +75,16 @@ class CloudRunService(pulumi.ComponentResource):
                     f"{name}-bucket-{key}",
                     bucket=bucket_name,
                     role="roles/storage.objectAdmin" if access == "readwrite" else "roles/storage.objectViewer",
+                    member=member,
+                    opts=pulumi.ResourceOptions(parent=account),
+                )
+            )
+        for index, (_, (bucket_name, read_only)) in enumerate(sorted(args["volumes"].items())):
+            grants.append(
+                gcp.storage.BucketIAMMember(
+                    f"{name}-volume-{index}",
+                    bucket=bucket_name,
+                    role="roles/storage.objectViewer" if read_only else "roles/storage.objectAdmin",
                     member=member,
                     opts=pulumi.ResourceOptions(parent=account),
                 )
@@ -120,6 +134,28 @@ class CloudRunService(pulumi.ComponentResource):
                 )
             )
 
+        volumes = [
+            gcp.cloudrunv2.ServiceTemplateVolumeArgs(
+                name=f"volume-{index}",
+                gcs=gcp.cloudrunv2.ServiceTemplateVolumeGcsArgs(bucket=bucket_name, read_only=read_only),
+            )
+            for index, (_, (bucket_name, read_only)) in enumerate(sorted(args["volumes"].items()))
+        ]
+        mounts = [
+            gcp.cloudrunv2.ServiceTemplateContainerVolumeMountArgs(name=f"volume-{index}", mount_path=path)
+            for index, path in enumerate(sorted(args["volumes"]))
+        ]
+        vpc_access = None
+        if args["vpc"] is not None:
+            network, subnetwork = args["vpc"]
+            vpc_access = gcp.cloudrunv2.ServiceTemplateVpcAccessArgs(
+                network_interfaces=[
+                    gcp.cloudrunv2.ServiceTemplateVpcAccessNetworkInterfaceArgs(network=network, subnetwork=subnetwork)
+                ],
+                # Only private ranges (Memorystore) go through the VPC; the internet stays direct.
+                egress="PRIVATE_RANGES_ONLY",
+            )
+
         service = gcp.cloudrunv2.Service(
             f"{name}-service",
             name=args["service_name"],
@@ -137,11 +173,16 @@ class CloudRunService(pulumi.ComponentResource):
                     max_instance_count=spec.max_instances,
                 ),
                 labels=args["labels"],
+                # Cloud Storage FUSE volumes need the second-generation execution environment.
+                execution_environment="EXECUTION_ENVIRONMENT_GEN2" if volumes else None,
+                volumes=volumes,
+                vpc_access=vpc_access,
                 containers=[
                     gcp.cloudrunv2.ServiceTemplateContainerArgs(
                         image=args["image"],
                         ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=spec.port),
                         envs=envs,
+                        volume_mounts=mounts,
                         resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                             limits={"cpu": spec.cpu, "memory": spec.memory},
                             # Instances at min scale still answer fast when CPU is always on.

@@ -36,6 +36,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components import references
 from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.providers import credentials as creds
 
@@ -50,6 +51,7 @@ TOP_LEVEL_KEYS = (
     "buckets",
     "secrets",
     "firestore",
+    "redis",
     "models",
     "services",
 )
@@ -396,7 +398,9 @@ class Endpoint(StrictModel):
     flashboot: bool = True
     env: dict[str, str] = Field(default_factory=dict)
     secret_env: dict[str, str] = Field(default_factory=dict)
-    """Environment variable -> name of a `modelstack:secrets` entry."""
+    """Environment variable -> name of a `modelstack:secrets` entry, or a credential the worker needs
+    at run time: `credentials.hfToken` (gated models) or `credentials.s3.<name>.accessKeyId` /
+    `.secretAccessKey`. Values reach the worker only as provider secrets."""
     image: str = "images/worker"
     """Image build directory, or an image reference pinned by digest."""
     data_centers: list[str] = Field(default_factory=list)
@@ -546,6 +550,36 @@ class Probes(StrictModel):
     liveness: Probe = Field(default_factory=Probe)
 
 
+class ServiceVolume(StrictModel):
+    bucket: str
+    """Key of a kind: gcs bucket of this stack."""
+    read_only: bool = False
+
+
+class Redis(StrictModel):
+    """A Memorystore for Redis instance on a private network that services with `redis: true` reach."""
+
+    memory_size_gb: int = Field(default=1, ge=1, le=300)
+    tier: Literal["basic", "standard"] = "basic"
+    """standard adds a replica and failover (about twice the price)."""
+    version: str = "REDIS_7_2"
+    subnet_cidr: str = "10.8.0.0/26"
+    """The stack's subnet for Cloud Run's direct VPC egress; change it if it overlaps your VPC."""
+
+    @field_validator("subnet_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            network = ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError(f"subnetCidr {value!r} is not a CIDR range such as 10.8.0.0/26") from None
+        if not network.is_private or network.prefixlen > 26:
+            raise ValueError(f"subnetCidr {value!r} must be a private range of at least /26 (Cloud Run needs the room)")
+        return value
+
+
 class Service(StrictModel):
     image: str
     """Build directory with a Dockerfile (images/gateway), or an image reference pinned by digest."""
@@ -574,6 +608,19 @@ class Service(StrictModel):
     callback to this service (env WORKER_CALLBACK_KEY here, MODELSTACK_CALLBACK_SECRET there)."""
     always_on_cpu: bool = False
     """Keep CPU allocated between requests (background work such as polling async jobs)."""
+    volumes: dict[str, ServiceVolume] = Field(default_factory=dict)
+    """Mount path -> GCS bucket mounted with Cloud Storage FUSE (e.g. a model cache that outlives instances)."""
+    redis: bool = False
+    """Reach the stack's Memorystore Redis (modelstack:redis) over the VPC: env REDIS_HOST, REDIS_PORT,
+    and REDIS_URL (with the AUTH string) from Secret Manager."""
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_paths(cls, value: dict[str, ServiceVolume]) -> dict[str, ServiceVolume]:
+        for path in value:
+            if not path.startswith("/") or path == "/":
+                raise ValueError(f"volume mount path {path!r} must be an absolute path such as /cache")
+        return value
 
     @field_validator("memory")
     @classmethod
@@ -646,6 +693,7 @@ class ModelstackConfig(StrictModel):
     buckets: dict[str, Bucket] = Field(default_factory=dict)
     secrets: dict[str, SecretSpec] = Field(default_factory=dict)
     firestore: Firestore | None = None
+    redis: Redis | None = None
     models: dict[str, Model] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
 
@@ -843,20 +891,7 @@ def _cross_reference_problems(
 ) -> list[str]:
     problems: list[str] = []
     ns = NAMESPACE
-    credentials = {
-        "runpodApiKey": cfg.credentials.runpod_api_key,
-        "modalTokenId": cfg.credentials.modal_token_id,
-        "modalTokenSecret": cfg.credentials.modal_token_secret,
-        "hfToken": cfg.credentials.hf_token,
-    }
-    plain_creds = {k: v.get_secret_value() for k, v in credentials.items() if v is not None}
-    plain_creds["s3"] = {
-        name: {
-            "accessKeyId": pair.access_key_id.get_secret_value(),
-            "secretAccessKey": pair.secret_access_key.get_secret_value(),
-        }
-        for name, pair in cfg.credentials.s3.items()
-    }
+    plain_creds = plain_credentials(cfg)
 
     def need(spec: creds.CredentialSpec, used_by: str) -> None:
         if creds.resolve(spec, plain_creds, environ) is None:
@@ -895,8 +930,15 @@ def _cross_reference_problems(
                 "are protected; remove it"
             )
 
-    def check_secret_refs(owner: str, secret_env: Mapping[str, str]) -> None:
+    def check_secret_refs(owner: str, secret_env: Mapping[str, str], credentials_ok: bool = False) -> None:
         for var, secret in secret_env.items():
+            if credentials_ok and secret.startswith("credentials."):
+                if credential_value(plain_creds, secret, environ) is None:
+                    problems.append(
+                        f"{ns}{owner}.secretEnv.{var}: {secret} is not set; set it with pulumi config set "
+                        f"--secret --path {secret} <value> (or its environment fallback)"
+                    )
+                continue
             if secret not in cfg.secrets:
                 known = ", ".join(sorted(cfg.secrets)) or "none are defined"
                 problems.append(
@@ -908,6 +950,15 @@ def _cross_reference_problems(
     routed_by: dict[str, str] = {}
     for key, service in cfg.services.items():
         check_secret_refs(f"services.{key}", service.secret_env)
+        problems.extend(references.problems_in(service.env, cfg, "service", f"{ns}services.{key}.env"))
+        for mount, volume in service.volumes.items():
+            if not isinstance(cfg.buckets.get(volume.bucket), GcsBucket):
+                problems.append(
+                    f"{ns}services.{key}.volumes.{mount}.bucket: {volume.bucket!r} is not a kind: gcs bucket "
+                    "of this stack; Cloud Run mounts GCS buckets only"
+                )
+        if service.redis and cfg.redis is None:
+            problems.append(f"{ns}services.{key}.redis: the stack has no modelstack:redis; add it (e.g. {{memorySizeGb: 1}})")
         if service.callback_secret is not None:
             check_secret_refs(f"services.{key}", {"callbackSecret": service.callback_secret})
             if not service.models:
@@ -942,7 +993,10 @@ def _cross_reference_problems(
         problems.extend(_image_problems(f"{ns}services.{key}.image", service.image, root))
     for key, model in cfg.models.items():
         if model.endpoint:
-            check_secret_refs(f"models.{key}.endpoint", model.endpoint.secret_env)
+            check_secret_refs(f"models.{key}.endpoint", model.endpoint.secret_env, credentials_ok=True)
+            problems.extend(
+                references.problems_in(model.endpoint.env, cfg, "endpoint", f"{ns}models.{key}.endpoint.env")
+            )
             if model.endpoint.provider == "runpod":
                 problems.extend(_image_problems(f"{ns}models.{key}.endpoint.image", model.endpoint.image, root))
             modal = model.endpoint.modal
@@ -968,6 +1022,53 @@ def _cross_reference_problems(
                     f"of this stack (s3 buckets: {s3_keys}); declare it under modelstack:buckets"
                 )
     return problems
+
+
+def uses_gcp(cfg: ModelstackConfig) -> bool:
+    """Whether the stack creates anything on Google Cloud (a Modal-only stack does not, and then
+    needs no gcp:project or gcp:region)."""
+    builds_worker = any(
+        m.endpoint is not None and m.endpoint.provider == "runpod" and "@sha256:" not in m.endpoint.image
+        for m in cfg.models.values()
+    )
+    return bool(
+        cfg.services
+        or cfg.redis is not None
+        or any(b.kind == "gcs" for b in cfg.buckets.values())
+        or builds_worker
+    )
+
+
+def credential_value(credentials: Mapping[str, Any], path: str, environ: Mapping[str, str]) -> str | None:
+    """A `credentials.<field>` or `credentials.s3.<name>.<field>` value, from config or environment."""
+    parts = path.split(".")
+    if len(parts) == 2:
+        spec = next((c for c in creds.SIMPLE_CREDENTIALS if c.config_field == parts[1]), None)
+        return creds.resolve(spec, credentials, environ) if spec else None
+    if len(parts) == 4 and parts[1] == "s3" and parts[3] in creds.S3_FIELDS:
+        pair = creds.resolve_s3(parts[2], credentials, environ)
+        return pair[parts[3]] if pair else None
+    return None
+
+
+def plain_credentials(cfg: ModelstackConfig) -> dict[str, Any]:
+    """The credentials section as plain values, for validation and the few runtime needs of workers."""
+    section = cfg.credentials
+    plain: dict[str, Any] = {
+        field: value.get_secret_value()
+        for field, value in (
+            ("runpodApiKey", section.runpod_api_key),
+            ("modalTokenId", section.modal_token_id),
+            ("modalTokenSecret", section.modal_token_secret),
+            ("hfToken", section.hf_token),
+        )
+        if value is not None
+    }
+    plain["s3"] = {
+        name: {"accessKeyId": pair.access_key_id.get_secret_value(), "secretAccessKey": pair.secret_access_key.get_secret_value()}
+        for name, pair in section.s3.items()
+    }
+    return plain
 
 
 def _image_problems(path: str, image: str, root: Path) -> list[str]:
@@ -1007,15 +1108,27 @@ def validate(
     secret_keys = set(secret_keys)
     problems: list[str] = []
 
+    known = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS}
+    parsed: ModelstackConfig | None = None
+    parse_problems: list[str] = []
+    try:
+        parsed = ModelstackConfig.model_validate(known)
+    except ValidationError as exc:
+        parse_problems = _problems_from(exc, NAMESPACE)
+    # A stack with nothing on Google Cloud (Modal only) needs no project; when the config does not
+    # parse, assume it does so the GCP settings are still checked.
+    gcp_needed = parsed is None or uses_gcp(parsed)
     if not project:
-        problems.append("gcp:project: is required; set it with: pulumi config set gcp:project <id>")
+        if gcp_needed:
+            problems.append("gcp:project: is required; set it with: pulumi config set gcp:project <id>")
     elif not _GCP_PROJECT_ID.match(project):
         problems.append(
             f"gcp:project: {project!r} is not a GCP project id (6-30 lowercase letters, digits "
             "and hyphens, starting with a letter)"
         )
     if not region:
-        problems.append("gcp:region: is required; set it with: pulumi config set gcp:region us-central1")
+        if gcp_needed:
+            problems.append("gcp:region: is required; set it with: pulumi config set gcp:region us-central1")
     elif region not in GCP_REGIONS:
         problems.append(
             f"gcp:region: unknown region {region!r}; use a Cloud Run region such as us-central1 "
@@ -1028,14 +1141,8 @@ def validate(
             f"{NAMESPACE}{key}: unknown key; remove it or fix its spelling "
             f"(allowed: {', '.join(TOP_LEVEL_KEYS)})"
         )
-    known = {k: v for k, v in raw.items() if k in TOP_LEVEL_KEYS}
     problems.extend(_collect_secret_leaks(known, secret_keys))
-
-    parsed: ModelstackConfig | None = None
-    try:
-        parsed = ModelstackConfig.model_validate(known)
-    except ValidationError as exc:
-        problems.extend(_problems_from(exc, NAMESPACE))
+    problems.extend(parse_problems)
 
     if parsed is not None:
         valid_project = project if project and _GCP_PROJECT_ID.match(project) else ""
@@ -1043,8 +1150,8 @@ def validate(
 
     if problems:
         raise ConfigError(problems)
-    assert parsed is not None and project and region
-    return StackConfig(project=project, region=region, stack=stack, modelstack=parsed, root=root)
+    assert parsed is not None
+    return StackConfig(project=project or "", region=region or "", stack=stack, modelstack=parsed, root=root)
 
 
 def read_pulumi_config() -> tuple[dict[str, Any], str | None, str | None, set[str]]:

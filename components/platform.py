@@ -16,15 +16,24 @@ predicted URL and no resource waits on the other.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
 
-from components import budget
+from components import budget, references
 from components.apis import ProjectApis
 from components.cloudrun import CloudRunService
-from components.config import Endpoint, Service, StackConfig, physical_bucket_name
+from components.config import (
+    Endpoint,
+    Service,
+    StackConfig,
+    credential_value,
+    physical_bucket_name,
+    plain_credentials,
+    uses_gcp,
+)
 from components.config import GcsBucket as GcsBucketConfig
 from components.config import S3Bucket as S3BucketConfig
 from components.firestore import FirestoreDatabase
@@ -33,7 +42,7 @@ from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
 from components.images import ImageBuild, Registry, RegistryPullAccess
 from components.models import ModelSupply
 from components.naming import labels, physical_name
-from components.providers import credentials as creds
+from components.redis import RedisQueue
 from components.secrets import ManagedSecret
 from components.storage import GcsBucket, S3CompatibleBucket
 from inference import env as worker_env
@@ -49,8 +58,14 @@ CALLBACK_PATH = "/internal/ready"
 """Where the gateway takes workers' readiness callbacks (inference/gateway)."""
 
 
+REDIS = "redis.googleapis.com"
+COMPUTE = "compute.googleapis.com"
+
+
 def required_apis(config: StackConfig) -> list[str]:
     cfg = config.modelstack
+    if not uses_gcp(cfg):
+        return []  # e.g. a Modal-only stack: nothing on Google Cloud at all
     apis = {IAM}
     if any(b.kind == "gcs" for b in cfg.buckets.values()):
         apis.add(STORAGE)
@@ -62,6 +77,8 @@ def required_apis(config: StackConfig) -> list[str]:
         apis.add(RUN)
     if needs_firestore(config):
         apis.add(FIRESTORE)
+    if cfg.redis is not None:
+        apis |= {REDIS, COMPUTE}
     return sorted(apis)
 
 
@@ -111,10 +128,11 @@ class Platform(pulumi.ComponentResource):
         cfg = config.modelstack
         self._name = name
 
-        self.apis = ProjectApis(
-            f"{name}-apis",
-            {"project": config.project, "apis": required_apis(config)},
-            opts=pulumi.ResourceOptions(parent=self),
+        apis = required_apis(config)
+        self.apis: ProjectApis | None = (
+            ProjectApis(f"{name}-apis", {"project": config.project, "apis": apis}, opts=pulumi.ResourceOptions(parent=self))
+            if apis
+            else None
         )
 
         self.buckets: dict[str, GcsBucket] = {}
@@ -136,7 +154,7 @@ class Platform(pulumi.ComponentResource):
                     "version": spec.version,
                     "protect": config.protected,
                     "labels": labels(config.stack, config.environment, f"secret-{key}"),
-                    "depends_on": self.apis.depends(SECRET_MANAGER),
+                    "depends_on": self._depends(SECRET_MANAGER),
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -153,7 +171,23 @@ class Platform(pulumi.ComponentResource):
                     "database_name": physical_name("modelstack", config.stack, max_len=63, min_len=4),
                     "location": (cfg.firestore.location if cfg.firestore else None) or config.region,
                     "protect": config.protected,
-                    "depends_on": self.apis.depends(FIRESTORE),
+                    "depends_on": self._depends(FIRESTORE),
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+
+        self.redis: RedisQueue | None = None
+        if cfg.redis is not None:
+            self.redis = RedisQueue(
+                f"{name}-redis",
+                {
+                    "project": config.project,
+                    "region": config.region,
+                    "name": physical_name("modelstack", config.stack, max_len=40),
+                    "spec": cfg.redis,
+                    "protect": config.protected,
+                    "labels": labels(config.stack, config.environment, "redis"),
+                    "depends_on": self._depends(REDIS, COMPUTE, SECRET_MANAGER),
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -205,6 +239,40 @@ class Platform(pulumi.ComponentResource):
     # ----------------------------------------------------------------------------------------
     # buckets, secrets, images
 
+    def _depends(self, *apis: str) -> list[pulumi.Resource]:
+        return self.apis.depends(*apis) if self.apis is not None else []
+
+    def _reference(self, ref: str, for_worker: bool) -> pulumi.Input[str]:
+        """The value of one `${...}` reference (components/references.py), validated by the config."""
+        config = self.config
+        scalars = {"stack": config.stack, "project": config.project, "region": config.region}
+        if ref in scalars:
+            return scalars[ref]
+        section, key, field = ref.split(".")
+        if section == "buckets":
+            if key in self.buckets:
+                return self.buckets[key].name
+            bucket = self.s3_buckets[key]
+            return {
+                "name": bucket.name,
+                "endpoint": bucket.spec.endpoint,
+                "region": bucket.spec.region,
+                "publicUrl": bucket.spec.public_url or "",
+            }[field]
+        if section == "models":
+            supply = self.supplies[key]
+            return {"repo": supply.repo_id, "sha": supply.sha, "manifest": supply.manifest_uri or ""}[field]
+        if section == "endpoints":
+            endpoint = self.gpu_endpoints[key]
+            return endpoint.url if field == "url" else endpoint.endpoint_id
+        # services: workers get the predicted URL (the service may not exist yet); services the real one
+        if for_worker or key not in getattr(self, "services", {}):
+            return self._predicted_service_url(key)
+        return self.services[key].url
+
+    def _env(self, env: dict[str, str], for_worker: bool) -> dict[str, pulumi.Input[str]]:
+        return {var: references.resolve(value, lambda ref: self._reference(ref, for_worker)) for var, value in env.items()}
+
     def _force_destroy(self, configured: bool | None) -> bool:
         return (not self.config.protected) if configured is None else configured
 
@@ -224,7 +292,7 @@ class Platform(pulumi.ComponentResource):
                 "force_destroy": self._force_destroy(bucket.force_destroy),
                 "protect": config.protected,
                 "labels": labels(config.stack, config.environment, f"bucket-{key}"),
-                "depends_on": self.apis.depends(STORAGE),
+                "depends_on": self._depends(STORAGE),
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -255,7 +323,7 @@ class Platform(pulumi.ComponentResource):
                     "region": config.region,
                     "repository_id": physical_name("modelstack", config.stack, max_len=63),
                     "labels": labels(config.stack, config.environment, "registry"),
-                    "depends_on": self.apis.depends(ARTIFACT_REGISTRY),
+                    "depends_on": self._depends(ARTIFACT_REGISTRY),
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             )
@@ -305,6 +373,13 @@ class Platform(pulumi.ComponentResource):
             "https://", self._service_name(key), "-", project.number, ".", self.config.region, ".run.app"
         )
 
+    def _worker_secret(self, name: str) -> pulumi.Output[str]:
+        """A `secretEnv` value for a worker: a stack secret, or a credential it needs at run time."""
+        if name.startswith("credentials."):
+            value = credential_value(plain_credentials(self.config.modelstack), name, os.environ)
+            return pulumi.Output.secret(value or "")
+        return self._secret_value(name)
+
     def _mirror_access(self, key: str) -> tuple[dict[str, pulumi.Input[str]], dict[str, pulumi.Input[str]]]:
         """Env and secret env a worker needs to read its model's mirror (boto3's own variables)."""
         model = self.config.modelstack.models[key]
@@ -312,15 +387,15 @@ class Platform(pulumi.ComponentResource):
         if model.mirror is None or supply.manifest_uri is None:
             return {}, {}
         bucket = self.s3_buckets[model.mirror.bucket].spec
-        pair = creds.resolve_s3(bucket.credential, _plain_credentials(self.config)) or {}
+        credential = f"credentials.s3.{bucket.credential}"
         env: dict[str, pulumi.Input[str]] = {
             worker_env.MODEL_MANIFEST: supply.manifest_uri,
             "AWS_ENDPOINT_URL": bucket.endpoint,
             "AWS_REGION": bucket.region,
         }
         secret_env: dict[str, pulumi.Input[str]] = {
-            "AWS_ACCESS_KEY_ID": pulumi.Output.secret(pair.get("accessKeyId", "")),
-            "AWS_SECRET_ACCESS_KEY": pulumi.Output.secret(pair.get("secretAccessKey", "")),
+            "AWS_ACCESS_KEY_ID": self._worker_secret(f"{credential}.accessKeyId"),
+            "AWS_SECRET_ACCESS_KEY": self._worker_secret(f"{credential}.secretAccessKey"),
         }
         return env, secret_env
 
@@ -331,9 +406,9 @@ class Platform(pulumi.ComponentResource):
         assert endpoint is not None
         supply = self.supplies[key]
 
-        env: dict[str, pulumi.Input[str]] = dict(endpoint.env)
+        env = self._env(endpoint.env, for_worker=True)
         secret_env: dict[str, pulumi.Input[str]] = {
-            var: self._secret_value(name) for var, name in endpoint.secret_env.items()
+            var: self._worker_secret(name) for var, name in endpoint.secret_env.items()
         }
         mirror_env, mirror_secrets = self._mirror_access(key)
         env.update(mirror_env)
@@ -403,10 +478,17 @@ class Platform(pulumi.ComponentResource):
         routed = routed_models(config, spec)
         if routed:
             env["MODELSTACK_MODELS"] = self._routes(routed)
-        env.update(spec.env)
         secrets = {var: self.secrets[name] for var, name in spec.secret_env.items()}
         if spec.callback_secret:
             secrets["WORKER_CALLBACK_KEY"] = self.secrets[spec.callback_secret]
+        vpc = None
+        if spec.redis and self.redis is not None:
+            env["REDIS_HOST"] = self.redis.host
+            env["REDIS_PORT"] = self.redis.port.apply(str)
+            secrets["REDIS_URL"] = self.redis.url_secret
+            vpc = (self.redis.network, self.redis.subnetwork)
+        env.update(self._env(spec.env, for_worker=False))
+        volumes = {path: (self.buckets[v.bucket].name, v.read_only) for path, v in spec.volumes.items()}
         return CloudRunService(
             f"{self._name}-service-{key}",
             {
@@ -420,9 +502,11 @@ class Platform(pulumi.ComponentResource):
                 "secrets": secrets,
                 "buckets": bucket_access,
                 "firestore_database": database,
+                "volumes": volumes,
+                "vpc": vpc,
                 "deletion_protection": config.protected,
                 "labels": labels(config.stack, config.environment, f"service-{key}"),
-                "depends_on": self.apis.depends(RUN, IAM),
+                "depends_on": self._depends(RUN, IAM),
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -458,17 +542,3 @@ def _modal_options(settings: object) -> ModalOptions:
         secrets=tuple(settings.secrets),
         warm_schedule=settings.warm_schedule or "",
     )
-
-
-def _plain_credentials(config: StackConfig) -> dict[str, object]:
-    """The credentials section as plain values, for the few runtime needs of workers (S3 reads)."""
-    section = config.modelstack.credentials
-    return {
-        "s3": {
-            name: {
-                "accessKeyId": pair.access_key_id.get_secret_value(),
-                "secretAccessKey": pair.secret_access_key.get_secret_value(),
-            }
-            for name, pair in section.s3.items()
-        }
-    }

@@ -56,7 +56,7 @@ def test_invalid_config_exits_non_zero_with_every_problem(tmp_path):
     assert result.stdout.splitlines()[1:] == [
         "config is invalid (2 problems):",
         "  - modelstack:servces: unknown key; remove it or fix its spelling (allowed: environment, budget, "
-        "credentials, buckets, secrets, firestore, models, services)",
+        "credentials, buckets, secrets, firestore, redis, models, services)",
         "  - modelstack:buckets.logs.expireDays: input should be greater than or equal to 1",
     ]
 
