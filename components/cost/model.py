@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from components.config import Endpoint, GcsBucket, S3Bucket, Service, StackConfig, Usage
+from components.config import Endpoint, GcsBucket, Redis, S3Bucket, Service, StackConfig, Usage
 from components.cost.gpus import GpuPricing, price_gpus
 from components.cost.prices import Prices, PriceSource, load_prices
 from components.gpu.catalog import catalog_for
@@ -56,7 +56,7 @@ HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 SECONDS_PER_DAY = 86_400.0
 
-Kind = Literal["endpoint", "service", "bucket"]
+Kind = Literal["endpoint", "service", "bucket", "redis"]
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,24 @@ def estimate(
             items.append(endpoint_item(key, model.endpoint, model.usage, vram_needs.get(key)))
     items.extend(service_item(key, service, prices) for key, service in cfg.services.items())
     items.extend(bucket_item(key, bucket, prices) for key, bucket in cfg.buckets.items())
+    if cfg.redis is not None:
+        items.append(redis_item(cfg.redis, prices))
     return CostEstimate(items)
+
+
+def redis_item(redis: Redis, prices: Prices) -> LineItem:
+    """Memorystore bills provisioned GB-hours, busy or not."""
+    rate = prices.redis.basic_gb_hour if redis.tier == "basic" else prices.redis.standard_gb_hour
+    monthly = redis.memory_size_gb * rate * HOURS_PER_MONTH
+    return LineItem(
+        kind="redis",
+        key="redis",
+        basis=f"Memorystore {redis.tier} {redis.memory_size_gb} GB",
+        monthly=Range.flat(monthly),
+        ceiling=monthly,
+        details={"memorySizeGb": redis.memory_size_gb, "tier": redis.tier, "usdPerGbHour": rate},
+        sources=(prices.redis.origin,),
+    )
 
 
 def dominant(items: Iterable[LineItem], share: float = 0.8, at_most: int = 3) -> list[LineItem]:

@@ -33,6 +33,13 @@ class CloudRunPrices:
 
 
 @dataclass(frozen=True)
+class RedisPrices:
+    basic_gb_hour: float
+    standard_gb_hour: float
+    origin: PriceSource
+
+
+@dataclass(frozen=True)
 class StoragePrice:
     usd_per_gb_month: float
     origin: PriceSource
@@ -46,6 +53,7 @@ class Prices:
     gcs_origin: PriceSource
     s3: tuple[tuple[str, StoragePrice], ...]
     """(host suffix, price) for each S3-compatible store we recognise."""
+    redis: RedisPrices
 
     def gcs(self, location: str, storage_class: str) -> StoragePrice:
         # Multi-regions are upper-case in the validated config (US, EU, ASIA); regions lower-case.
@@ -75,6 +83,11 @@ def load_prices(path: Path = PRICES_PATH) -> Prices:
         gcs_region={k: float(v) for k, v in gcs["region"].items()},
         gcs_multi_region={k: float(v) for k, v in gcs["multiRegion"].items()},
         gcs_origin=PriceSource("Cloud Storage", str(gcs["source"]), str(gcs["asOf"])),
+        redis=RedisPrices(
+            basic_gb_hour=float(data["redis"]["basicGbHour"]),
+            standard_gb_hour=float(data["redis"]["standardGbHour"]),
+            origin=PriceSource("Memorystore", str(data["redis"]["source"]), str(data["redis"]["asOf"])),
+        ),
         s3=tuple(
             (
                 str(store["hostSuffix"]).lower(),

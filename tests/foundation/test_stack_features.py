@@ -190,3 +190,12 @@ def test_gcp_project_is_still_required_when_gcp_is_used():
     with pytest.raises(ConfigError) as info:
         check(VALID, project=None)
     assert info.value.problems == ["gcp:project: is required; set it with: pulumi config set gcp:project <id>"]
+
+
+def test_redis_is_priced_by_provisioned_capacity():
+    from components.cost import estimate
+
+    config = check(mutated(lambda raw: raw.update(redis={"memorySizeGb": 2, "tier": "standard"})))
+    item = next(i for i in estimate(config).items if i.kind == "redis")
+    assert item.monthly.expected == pytest.approx(2 * 0.064 * 730)
+    assert item.sources[0].name == "Memorystore"
