@@ -1,0 +1,76 @@
+"""Caption-boundary inference on Modal: a batch function on an A10G that scores frame pairs with the
+fusion-LoRA checkpoint and writes results to Wasabi and Supabase (seed: "Modal Setup Guide for
+Boundary Inference", `src/caption_boundaries/inference/service.py`).
+
+A stand-in for that project's own file, written the modelstack way: the checkpoint is not uploaded
+by hand (`scripts/upload_model_to_modal.py`) but seeded into the `/models` volume from the Wasabi
+bucket by `pulumi up`; Wasabi and Supabase credentials arrive in a Modal secret managed by the
+stack; GPU, timeout and the batch size come from the stack file.
+"""
+
+import os
+
+import modal
+
+from inference.modal_settings import ModalSettings
+
+settings = ModalSettings.from_env()
+app = modal.App(settings.app_name)
+
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .pip_install("torch>=2.4,<3", "boto3>=1.36,<2", "supabase>=2.0,<3", "numpy>=1.26,<3", "pillow>=10,<13")
+    .add_local_python_source("inference")
+)
+environment = settings.environment or None
+
+
+@app.function(
+    image=image,
+    gpu=settings.gpu_arg,
+    secrets=[modal.Secret.from_name(n, environment_name=environment) for n in settings.secrets],
+    volumes={p: modal.Volume.from_name(n, environment_name=environment) for p, n in settings.volumes.items()},
+    min_containers=settings.min_containers,
+    max_containers=settings.max_containers or None,
+    scaledown_window=settings.scaledown_window,
+    timeout=settings.timeout,
+    env=settings.container_env(),
+)
+def run_boundary_inference_batch(video_id: str, tenant_id: str, frame_pairs: list[list[str]]) -> dict:
+    """Score `frame_pairs` (keys of cropped frames in Wasabi) in batches of BOUNDARY_BATCH_SIZE."""
+    import io
+
+    import boto3
+    import numpy as np
+    import torch
+    from PIL import Image
+    from supabase import create_client
+
+    checkpoint = os.path.join(os.environ["BOUNDARY_CHECKPOINT_DIR"], os.environ["BOUNDARY_MODEL_VERSION"] + ".pt")
+    model = torch.jit.load(checkpoint, map_location="cuda").eval()
+    wasabi = boto3.client(
+        "s3",
+        endpoint_url=os.environ["WASABI_ENDPOINT"],
+        aws_access_key_id=os.environ["WASABI_ACCESS_KEY"],
+        aws_secret_access_key=os.environ["WASABI_SECRET_KEY"],
+        region_name=os.environ["WASABI_REGION"],
+    )
+
+    def frame(key: str) -> torch.Tensor:
+        body = wasabi.get_object(Bucket=os.environ["WASABI_BUCKET"], Key=key)["Body"].read()
+        return torch.from_numpy(np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), dtype=np.float32) / 255)
+
+    batch_size = int(os.environ["BOUNDARY_BATCH_SIZE"])
+    scores: list[float] = []
+    with torch.inference_mode():
+        for start in range(0, len(frame_pairs), batch_size):
+            batch = frame_pairs[start : start + batch_size]
+            left = torch.stack([frame(a) for a, _ in batch]).cuda()
+            right = torch.stack([frame(b) for _, b in batch]).cuda()
+            scores.extend(model(left, right).sigmoid().flatten().tolist())
+
+    supabase = create_client(os.environ["SUPABASE_URL"], os.environ["SUPABASE_SERVICE_ROLE_KEY"])
+    supabase.schema(os.environ["SUPABASE_SCHEMA"]).table("boundary_runs").insert(
+        {"video_id": video_id, "tenant_id": tenant_id, "pairs": len(scores), "model_version": os.environ["BOUNDARY_MODEL_VERSION"]}
+    ).execute()
+    return {"status": "success", "total_pairs": len(frame_pairs), "successful": len(scores)}
