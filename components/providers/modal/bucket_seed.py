@@ -13,7 +13,9 @@ when create or update copies it, and compared again only where the engine allows
   no longer has.
 
 So a new checkpoint uploaded to the bucket reaches the volume with `pulumi up --refresh`, and a
-plain `pulumi up` never re-reads a bucket it has no reason to. Objects travel one at a time from a
+plain `pulumi up` never re-reads a bucket it has no reason to. (The alternative, a `seedRevision`
+label the user bumps, would let a plain `up` act but only when someone remembers to bump it, and
+would leave refresh unable to say what the bucket holds.) Objects travel one at a time from a
 streamed GET (If-Match on the listed ETag, so a half-overwritten object is never copied) into a
 temporary file, which Modal's batch upload hashes and sends; memory stays bounded by the read chunk
 and temporary disk by `BATCH_BYTES` (one object at least).
