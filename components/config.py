@@ -340,8 +340,33 @@ class ModalVolumeSettings(StrictModel):
     """Modal volume name; defaults to <app name>-<mount path>."""
     seed_dir: str | None = None
     """A directory of this repository uploaded into the volume (only changed files are re-sent)."""
+    seed_bucket: str | None = None
+    """Key of a `kind: s3` bucket in modelstack:buckets whose objects seed the volume instead of
+    seedDir (read with that bucket's credential). Objects changed in the bucket reach the volume on
+    `pulumi up --refresh`: the refresh lists the bucket, the up copies only what changed."""
+    seed_prefix: str | None = None
+    """With seedBucket: the objects under this prefix (a folder) are seeded, relative names kept.
+    Default: the whole bucket."""
     seed_path: str = "/"
     """Where in the volume the seed lands."""
+
+    @field_validator("seed_prefix")
+    @classmethod
+    def _seed_prefix(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("/"):
+            raise ValueError(f"object keys do not start with '/'; write {value.lstrip('/')!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_seed_source(self) -> ModalVolumeSettings:
+        if self.seed_bucket is not None and self.seed_dir is not None:
+            raise ValueError(
+                "seedBucket: cannot be combined with seedDir; seed the volume from a bucket or from a "
+                "directory of this repository, not both"
+            )
+        if self.seed_prefix is not None and self.seed_bucket is None:
+            raise ValueError("seedPrefix: only applies with seedBucket; add seedBucket or remove seedPrefix")
+        return self
 
 
 class ModalSettings(StrictModel):
@@ -1012,6 +1037,13 @@ def _cross_reference_problems(
                         problems.append(
                             f"{ns}models.{key}.endpoint.modal.volumes.{mount}.seedDir: {volume.seed_dir} "
                             "is not a directory in this repository"
+                        )
+                    if volume.seed_bucket is not None and not isinstance(cfg.buckets.get(volume.seed_bucket), S3Bucket):
+                        s3_keys = ", ".join(k for k, b in cfg.buckets.items() if isinstance(b, S3Bucket)) or "none"
+                        problems.append(
+                            f"{ns}models.{key}.endpoint.modal.volumes.{mount}.seedBucket: {volume.seed_bucket!r} "
+                            f"is not a kind: s3 bucket of this stack (s3 buckets: {s3_keys}); declare it under "
+                            "modelstack:buckets"
                         )
         if model.mirror is not None:
             target = cfg.buckets.get(model.mirror.bucket)

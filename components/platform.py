@@ -434,7 +434,7 @@ class Platform(pulumi.ComponentResource):
                 "env": env,
                 "secret_env": secret_env,
                 "protect": config.protected,
-                "modal": _modal_options(endpoint.modal) if endpoint.modal is not None else ModalOptions(),
+                "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[supply]),
         )
@@ -526,19 +526,37 @@ class Platform(pulumi.ComponentResource):
         return pulumi.Output.from_input(entries).apply(lambda value: json.dumps(value, sort_keys=True))
 
 
-def _modal_options(settings: object) -> ModalOptions:
-    from components.config import ModalSettings
+def _modal_options(settings: object, config: StackConfig | None = None) -> ModalOptions:
+    from dataclasses import replace
+
+    from components.config import ModalSettings, ModalVolumeSettings
 
     assert isinstance(settings, ModalSettings)
+
+    def volume(v: ModalVolumeSettings) -> ModalVolumeSpec:
+        spec = ModalVolumeSpec(name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path)
+        if v.seed_bucket is None:
+            return spec
+        # A bucket seed names a bucket key; the volume gets what reading it takes (the physical
+        # name, the store and the credential's name), never the keys themselves.
+        assert config is not None, "a volume seeded from a bucket needs the stack config"
+        bucket = config.modelstack.buckets[v.seed_bucket]
+        assert isinstance(bucket, S3BucketConfig)  # components.config checked the reference
+        return replace(
+            spec,
+            seed_bucket=physical_bucket_name(config.project, config.stack, v.seed_bucket, bucket),
+            seed_endpoint=bucket.endpoint,
+            seed_region=bucket.region,
+            seed_credential=bucket.credential,
+            seed_prefix=v.seed_prefix or "",
+        )
+
     return ModalOptions(
         environment=settings.environment,
         app_file=settings.app_file,
         include=tuple(settings.include),
         web_endpoints=tuple(settings.web_endpoints),
-        volumes={
-            path: ModalVolumeSpec(name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path)
-            for path, v in settings.volumes.items()
-        },
+        volumes={path: volume(v) for path, v in settings.volumes.items()},
         secrets=tuple(settings.secrets),
         warm_schedule=settings.warm_schedule or "",
     )

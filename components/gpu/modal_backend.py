@@ -10,8 +10,9 @@ With the default `ModalOptions` (our app file, inference/modal_app.py):
                                       scaling, timeout, model and pinned revision
 
 A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
-its file, the volumes it mounts (managed here, optionally seeded), existing Modal secrets it attaches
-by name, its web endpoints and an optional warm schedule. Every child names its Modal environment
+its file, the volumes it mounts (managed here, optionally seeded from a directory of the repository
+or from objects in an S3-compatible bucket), existing Modal secrets it attaches by name, its web
+endpoints and an optional warm schedule. Every child names its Modal environment
 explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
 """
 
@@ -53,6 +54,14 @@ class ModalVolumeSpec:
     seed_path: str = "/"
     version: int = 0
     """VolumeFS version, 1 or 2; 0 lets Modal choose."""
+    seed_bucket: str = ""
+    """Physical name of an S3-compatible bucket whose objects seed the volume (not with seed_dir)."""
+    seed_endpoint: str = ""
+    seed_region: str = ""
+    seed_credential: str = ""
+    """Name of the `credentials.s3.<name>` pair that reads the bucket; the keys stay in config."""
+    seed_prefix: str = ""
+    """Objects under this prefix land under seed_path, relative names kept."""
 
 
 def _default_volumes() -> dict[str, ModalVolumeSpec]:
@@ -132,6 +141,11 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
                 "version": spec.version,
                 "seed_dir": spec.seed_dir,
                 "seed_path": spec.seed_path,
+                "seed_bucket": spec.seed_bucket,
+                "seed_endpoint": spec.seed_endpoint,
+                "seed_region": spec.seed_region,
+                "seed_credential": spec.seed_credential,
+                "seed_prefix": spec.seed_prefix,
             },
             opts=child,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from inference import modal_settings
 from tests.fakes.modal_server import FakeModal
+from tests.modal import s3_store
 from tests.modal.helpers import stack_config
 from tests.support.dynamic_engine import REPO_ROOT, DynamicEngine
 
@@ -58,3 +60,22 @@ def engine(fake_modal: FakeModal, worker_requirements: Path) -> Iterator[Dynamic
         env[modal_settings.REQUIREMENTS] = os.environ[modal_settings.REQUIREMENTS]
     with DynamicEngine(stack_config(fake_modal), env=env) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def _moto() -> Iterator[s3_store.RecordingMoto]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = s3_store.RecordingMoto().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def store(_moto: s3_store.RecordingMoto, monkeypatch: pytest.MonkeyPatch) -> s3_store.RecordingMoto:
+    """An empty S3-compatible store (moto, through real boto3) with an empty request record."""
+    _moto.reset()
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    return _moto
