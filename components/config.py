@@ -75,6 +75,7 @@ _HF_SOURCE = re.compile(
     r"^(?:hf://)?(?P<repo>[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*)"
     r"(?:@(?P<revision>[A-Za-z0-9][A-Za-z0-9._/-]*))?$"
 )
+_BUCKET_SOURCE = re.compile(r"^s3://(?P<bucket>[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?)/(?P<path>\S*)$")
 _DIGEST_REF = re.compile(r"^[a-z0-9.-]+(?::[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
 
 # Reserved by Cloud Run; setting them is rejected by the API at deploy time, so catch it here.
@@ -224,6 +225,22 @@ class S3Bucket(_BucketBase):
     """Which `credentials.s3.<name>` pair (or its environment fallback) to use."""
     public_url: str | None = None
     """Public or CDN base URL serving this bucket (R2 custom domain), passed to services."""
+    external: bool = False
+    """The bucket exists already and belongs to someone else (e.g. another system's production
+    data): the stack reads it (references, volume seeds, mirrors' sources) but never creates,
+    changes or deletes it. Requires `name:`."""
+
+    @model_validator(mode="after")
+    def _external(self) -> S3Bucket:
+        if self.external:
+            if self.name is None:
+                raise ValueError("name: is required for an external bucket (the stack cannot derive it)")
+            managed = [f for f in ("versioning", "expire_days", "cors", "force_destroy") if f in self.model_fields_set]
+            if managed:
+                raise ValueError(
+                    f"external: the stack does not manage an external bucket; remove {', '.join(to_camel(f) for f in managed)}"
+                )
+        return self
 
     @field_validator("endpoint")
     @classmethod
@@ -374,6 +391,9 @@ class ModalSettings(StrictModel):
 
     environment: str = "main"
     """The Modal environment, always explicit: deploying to the wrong one is the classic mistake."""
+    app_name: str | None = None
+    """The Modal app name; defaults to modelstack-<stack>-<model>. Set it when other code looks the
+    app up by name (`modal.Function.from_name`)."""
     app_file: str = "inference/modal_app.py"
     """The Modal app to deploy: ours, or your own file in this repository."""
     include: list[str] = Field(default_factory=list)
@@ -388,6 +408,15 @@ class ModalSettings(StrictModel):
     """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
     warm_schedule: str | None = None
     """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+
+    @field_validator("app_name")
+    @classmethod
+    def _app_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,47}", value):
+            raise ValueError(
+                f"appName {value!r} must be up to 48 lowercase letters, digits and hyphens (it is part of web URLs)"
+            )
+        return value
 
     @field_validator("volumes")
     @classmethod
@@ -525,11 +554,34 @@ class Model(StrictModel):
     @field_validator("source")
     @classmethod
     def _source(cls, value: str) -> str:
-        if not _HF_SOURCE.match(value):
+        if not (_HF_SOURCE.match(value) or _BUCKET_SOURCE.match(value)):
             raise ValueError(
-                f"source {value!r} must look like hf://org/name or hf://org/name@revision"
+                f"source {value!r} must look like hf://org/name or hf://org/name@revision "
+                "(or s3://<bucket key>/<path> for a private checkpoint in one of the stack's buckets)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _bucket_source_limits(self) -> Model:
+        if self.on_hub:
+            return self
+        if self.mirror is not None:
+            raise ValueError("mirror: copies Hub snapshots; a checkpoint already in a bucket needs none")
+        if self.endpoint is not None and self.endpoint.gpu.min_vram_gb == "auto":
+            raise ValueError(
+                "endpoint.gpu.minVramGb: auto sizes from the Hub's metadata; give a number for a bucket checkpoint"
+            )
+        return self
+
+    @property
+    def on_hub(self) -> bool:
+        return _HF_SOURCE.match(self.source) is not None
+
+    @property
+    def bucket_source(self) -> tuple[str, str] | None:
+        """(bucket key, path) of an s3://<bucket key>/<path> source, else None."""
+        match = _BUCKET_SOURCE.match(self.source)
+        return (match["bucket"], match["path"]) if match else None
 
     @model_validator(mode="after")
     def _usage_needs_endpoint(self) -> Model:
@@ -539,15 +591,16 @@ class Model(StrictModel):
 
     @property
     def repo_id(self) -> str:
+        """The Hub repo id, or the s3:// source itself for a bucket checkpoint."""
         match = _HF_SOURCE.match(self.source)
-        assert match is not None  # validated above
-        return match["repo"]
+        return match["repo"] if match else self.source
 
     @property
     def revision(self) -> str:
+        """The revision asked for on the Hub (default main); empty for a bucket checkpoint, whose
+        content is identified by the objects' ETags where it is copied (a volume seed)."""
         match = _HF_SOURCE.match(self.source)
-        assert match is not None
-        return match["revision"] or "main"
+        return (match["revision"] or "main") if match else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -949,6 +1002,8 @@ def _cross_reference_problems(
                 f"pulumi config set --secret --path (or export {env['accessKeyId']} and "
                 f"{env['secretAccessKey']})"
             )
+        if isinstance(bucket, S3Bucket) and bucket.external:
+            continue  # not managed by the stack: no name rules of ours, no force-destroy question
         if bucket.force_destroy and cfg.environment == "prod":
             problems.append(
                 f"{ns}buckets.{key}.forceDestroy: is not allowed in prod, where data buckets "
@@ -1045,9 +1100,21 @@ def _cross_reference_problems(
                             f"is not a kind: s3 bucket of this stack (s3 buckets: {s3_keys}); declare it under "
                             "modelstack:buckets"
                         )
+        if model.bucket_source is not None:
+            source_key = model.bucket_source[0]
+            if not isinstance(cfg.buckets.get(source_key), S3Bucket):
+                problems.append(
+                    f"{ns}models.{key}.source: s3://{source_key}/... names no kind: s3 bucket of this "
+                    "stack; declare it under modelstack:buckets (external: true if another system owns it)"
+                )
         if model.mirror is not None:
             target = cfg.buckets.get(model.mirror.bucket)
-            if not isinstance(target, S3Bucket):
+            if isinstance(target, S3Bucket) and target.external:
+                problems.append(
+                    f"{ns}models.{key}.mirror.bucket: {model.mirror.bucket!r} is external; mirrors write, "
+                    "so they need a bucket this stack manages"
+                )
+            elif not isinstance(target, S3Bucket):
                 s3_keys = ", ".join(k for k, b in cfg.buckets.items() if isinstance(b, S3Bucket)) or "none"
                 problems.append(
                     f"{ns}models.{key}.mirror.bucket: {model.mirror.bucket!r} is not a kind: s3 bucket "

@@ -31,7 +31,7 @@ class ModelSupplyArgs(TypedDict):
 
 
 class ModelSupply(pulumi.ComponentResource):
-    sha: pulumi.Output[str]
+    sha: pulumi.Input[str]
     repo_id: pulumi.Output[str]
     task: pulumi.Output[str]
     gpu_ids: pulumi.Input[Sequence[str]] | None
@@ -41,6 +41,22 @@ class ModelSupply(pulumi.ComponentResource):
     def __init__(self, name: str, args: ModelSupplyArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("modelstack:models:Model", name, None, opts)
         model = args["model"]
+        self.manifest_uri = None
+        self.gpu_ids = None
+        if not model.on_hub:
+            # A private checkpoint in a bucket: nothing to pin on the Hub; its content is identified
+            # where it is copied (a Modal volume seeded from the bucket records the objects' ETags).
+            self.pinned = None
+            self.sha = ""  # plain: backends leave MODELSTACK_MODEL_REVISION out for such models
+            self.repo_id = pulumi.Output.from_input(model.repo_id)
+            self.task = pulumi.Output.from_input(model.task or "custom")
+            if model.endpoint is not None:
+                min_vram = model.endpoint.gpu.min_vram_gb if isinstance(model.endpoint.gpu.min_vram_gb, float) else None
+                self.gpu_ids = explicit_gpu_ids(
+                    model.endpoint.provider, min_vram, model.endpoint.gpu.names(), model.endpoint.gpu.count
+                )
+            self.register_outputs({"repoId": self.repo_id, "sha": self.sha, "gpuIds": self.gpu_ids})
+            return
         self.pinned = HuggingFaceModel(
             f"{name}-pin",
             {"source": model.source, "task": model.task},
@@ -50,7 +66,6 @@ class ModelSupply(pulumi.ComponentResource):
         self.repo_id = self.pinned.repo_id
         self.task = self.pinned.effective_task  # type: ignore[attr-defined]
 
-        self.gpu_ids = None
         endpoint = model.endpoint
         if endpoint is not None:
             if endpoint.gpu.min_vram_gb == "auto":
@@ -70,7 +85,6 @@ class ModelSupply(pulumi.ComponentResource):
                 min_vram = endpoint.gpu.min_vram_gb if isinstance(endpoint.gpu.min_vram_gb, float) else None
                 self.gpu_ids = explicit_gpu_ids(endpoint.provider, min_vram, endpoint.gpu.names(), endpoint.gpu.count)
 
-        self.manifest_uri = None
         bucket = args["mirror_bucket"]
         if model.mirror is not None and bucket is not None:
             mirror = ModelMirror(

@@ -140,7 +140,7 @@ class Platform(pulumi.ComponentResource):
         for key, bucket in cfg.buckets.items():
             if isinstance(bucket, GcsBucketConfig):
                 self.buckets[key] = self._gcs_bucket(key, bucket)
-            else:
+            elif not bucket.external:  # external buckets are only read, never managed
                 self.s3_buckets[key] = self._s3_bucket(key, bucket)
 
         used_by_services = service_secret_names(config)
@@ -252,12 +252,14 @@ class Platform(pulumi.ComponentResource):
         if section == "buckets":
             if key in self.buckets:
                 return self.buckets[key].name
-            bucket = self.s3_buckets[key]
+            spec = config.modelstack.buckets[key]
+            assert isinstance(spec, S3BucketConfig)
+            managed = self.s3_buckets.get(key)
             return {
-                "name": bucket.name,
-                "endpoint": bucket.spec.endpoint,
-                "region": bucket.spec.region,
-                "publicUrl": bucket.spec.public_url or "",
+                "name": managed.name if managed else physical_bucket_name(config.project, config.stack, key, spec),
+                "endpoint": spec.endpoint,
+                "region": spec.region,
+                "publicUrl": spec.public_url or "",
             }[field]
         if section == "models":
             supply = self.supplies[key]
@@ -373,6 +375,12 @@ class Platform(pulumi.ComponentResource):
             "https://", self._service_name(key), "-", project.number, ".", self.config.region, ".run.app"
         )
 
+    def _seed_buckets(self, endpoint: Endpoint) -> list[pulumi.Resource]:
+        if endpoint.modal is None:
+            return []
+        keys = {v.seed_bucket for v in endpoint.modal.volumes.values() if v.seed_bucket}
+        return [self.s3_buckets[k].bucket for k in sorted(keys) if k in self.s3_buckets]
+
     def _worker_secret(self, name: str) -> pulumi.Output[str]:
         """A `secretEnv` value for a worker: a stack secret, or a credential it needs at run time."""
         if name.startswith("credentials."):
@@ -436,7 +444,8 @@ class Platform(pulumi.ComponentResource):
                 "protect": config.protected,
                 "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[supply]),
+            # Volumes seeded from a bucket this stack creates must wait for it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[supply, *self._seed_buckets(endpoint)]),
         )
 
     def _registry_credential(self, endpoint: Endpoint) -> dict[str, RegistryCredential]:
@@ -553,6 +562,7 @@ def _modal_options(settings: object, config: StackConfig | None = None) -> Modal
 
     return ModalOptions(
         environment=settings.environment,
+        app_name=settings.app_name or "",
         app_file=settings.app_file,
         include=tuple(settings.include),
         web_endpoints=tuple(settings.web_endpoints),

@@ -73,6 +73,8 @@ class ModalOptions:
     """How an endpoint is deployed on Modal. The platform builds it from the endpoint's config."""
 
     environment: str = DEFAULT_MODAL_ENVIRONMENT
+    app_name: str = ""
+    """Overrides the default app name (modelstack-<stack>-<model>) when code looks the app up by name."""
     app_file: str = DEFAULT_SOURCE
     include: Sequence[str] = ()
     """More paths a deploy depends on (requirements, files the image copies): part of the source hash."""
@@ -118,6 +120,9 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
     if CACHE_MOUNT in opts.volumes:
         env[worker_env.HF_HOME] = HF_HOME
     env.update(args["env"])
+    if env[worker_env.MODEL_REVISION] == "":
+        # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
+        del env[worker_env.MODEL_REVISION]
     return env
 
 
@@ -127,7 +132,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
     endpoint = args["endpoint"]
     opts = options(args)
     environment = opts.environment
-    base = app_name(args["stack"], args["model_key"])
+    base = opts.app_name or app_name(args["stack"], args["model_key"])
     child = pulumi.ResourceOptions(parent=parent, protect=args["protect"])
 
     volumes: dict[str, pulumi.Input[str]] = {}

@@ -127,6 +127,9 @@ def worker_settings(args: GpuEndpointArgs) -> dict[str, pulumi.Input[str]]:
     }
     if args["model"].task is not None:
         settings[worker_env.MODEL_TASK] = args["model"].task
+    if settings[worker_env.MODEL_REVISION] == "":
+        # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
+        del settings[worker_env.MODEL_REVISION]
     return settings
 
 

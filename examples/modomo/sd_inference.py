@@ -62,7 +62,9 @@ def transform(image_key: str, style: str) -> dict:
     bucket = os.environ["R2_BUCKET_NAME"]
     source = Image.open(io.BytesIO(r2.get_object(Bucket=bucket, Key=image_key)["Body"].read())).convert("RGB")
 
-    controlnet = ControlNetModel.from_pretrained(os.environ["MODOMO_CONTROLNET_ID"], torch_dtype=torch.float16)
+    controlnet = ControlNetModel.from_pretrained(
+        os.environ["MODOMO_CONTROLNET_ID"], revision=os.environ["MODOMO_CONTROLNET_REVISION"], torch_dtype=torch.float16
+    )
     pipe = StableDiffusionControlNetPipeline.from_pretrained(
         os.environ["MODELSTACK_MODEL_ID"],
         revision=os.environ["MODELSTACK_MODEL_REVISION"],

@@ -104,7 +104,7 @@ CASES = {
     "malformed model id": (
         put("models.flux.source", "black forest/flux"),
         "modelstack:models.flux.source: source 'black forest/flux' must look like hf://org/name or "
-        "hf://org/name@revision",
+        "hf://org/name@revision (or s3://<bucket key>/<path> for a private checkpoint in one of the stack's buckets)",
     ),
     "bad memory": (
         put("services.gateway.memory", "512MB"),

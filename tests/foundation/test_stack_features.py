@@ -199,3 +199,79 @@ def test_redis_is_priced_by_provisioned_capacity():
     item = next(i for i in estimate(config).items if i.kind == "redis")
     assert item.monthly.expected == pytest.approx(2 * 0.064 * 730)
     assert item.sources[0].name == "Memorystore"
+
+
+# ------------------------------------------------------------------ external buckets, bucket checkpoints, app names
+
+EXTERNAL = {"kind": "s3", "external": True, "name": "captionacc-prod", "endpoint": "https://s3.us-east-1.wasabisys.com",
+            "region": "us-east-1", "credential": "wasabi"}
+
+
+def with_wasabi(raw: dict) -> None:
+    raw["buckets"]["wasabi"] = dict(EXTERNAL)
+    raw["credentials"]["s3"] = {"wasabi": {"accessKeyId": "AKIAWASABI", "secretAccessKey": "wasabi-secret"}}
+
+
+def test_an_external_bucket_is_read_but_never_managed():
+    def change(raw):
+        with_wasabi(raw)
+        raw["services"]["gateway"]["env"] = {"DATA": "${buckets.wasabi.name}"}
+
+    run = run_program("dev", stack_file=stack_file(mutated(change)))
+    assert [r for r in run.of_type("pulumi-python:dynamic/s3:Bucket") if "wasabi" in r.name] == []
+    env = {e["name"]: e.get("value") for e in container(run)["envs"]}
+    assert env["DATA"] == "captionacc-prod"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b.pop("name"), "modelstack:buckets.wasabi.name: is required for an external bucket (the stack cannot derive it)"),
+        (lambda b: b.update(versioning=True), "modelstack:buckets.wasabi.external: the stack does not manage an external bucket; remove versioning"),
+    ],
+)
+def test_external_bucket_mistakes(change, message):
+    def edit(raw):
+        with_wasabi(raw)
+        change(raw["buckets"]["wasabi"])
+
+    with pytest.raises(ConfigError) as info:
+        check(mutated(edit))
+    assert info.value.problems == [message]
+
+
+def test_a_model_may_come_from_a_bucket_checkpoint():
+    def change(raw):
+        with_wasabi(raw)
+        raw["models"]["boundaries"] = {
+            "source": "s3://wasabi/models/caption_boundaries/",
+            "task": "custom",
+            "endpoint": {"provider": "modal", "gpu": {"type": "A10G"}, "modal": {"appName": "boundary-inference"}},
+        }
+
+    run = run_program("dev", stack_file=stack_file(mutated(change)))
+    assert "modelstack-model-boundaries-pin" not in {r.name for r in run.resources}  # nothing to pin on the Hub
+    app = run.named("modelstack-endpoint-boundaries-app")
+    assert app.value("name") == "boundary-inference"
+    assert app.value("env")["MODELSTACK_MODEL_ID"] == "s3://wasabi/models/caption_boundaries/"
+    assert "MODELSTACK_MODEL_REVISION" not in app.value("env")
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"source": "s3://nope/x/"}, "modelstack:models.ckpt.source: s3://nope/... names no kind: s3 bucket of this stack; declare it under modelstack:buckets (external: true if another system owns it)"),
+        ({"source": "s3://wasabi/x/", "endpoint": {"provider": "modal", "gpu": {"minVramGb": "auto"}}},
+         "modelstack:models.ckpt.endpoint.gpu.minVramGb: auto sizes from the Hub's metadata; give a number for a bucket checkpoint"),
+        ({"source": "hf://a/b", "endpoint": {"provider": "modal", "gpu": {"type": "T4"}, "modal": {"appName": "Bad_Name"}}},
+         "modelstack:models.ckpt.endpoint.modal.appName: appName 'Bad_Name' must be up to 48 lowercase letters, digits and hyphens (it is part of web URLs)"),
+    ],
+)
+def test_bucket_checkpoint_and_app_name_mistakes(model, message):
+    def change(raw):
+        with_wasabi(raw)
+        raw["models"]["ckpt"] = model
+
+    with pytest.raises(ConfigError) as info:
+        check(mutated(change))
+    assert info.value.problems == [message]
