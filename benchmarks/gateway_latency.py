@@ -192,6 +192,7 @@ def main() -> None:
             "PORT": str(gateway_port),
             "WEB_CONCURRENCY": "1",
             "FIRESTORE_EMULATOR_HOST": emulator.host,
+            "HOST": "127.0.0.1",  # loopback only, never every interface
             "GCP_PROJECT": "bench",
             "GATEWAY_API_KEYS": f"bench:{API_KEY}",
             "RUNPOD_API_KEY": RUNPOD_KEY,

@@ -1,6 +1,6 @@
 """Container entry point: `python -m inference.gateway.serve`.
 
-Cloud Run sets PORT. The worker count defaults to the CPUs this container may use (Cloud Run's
+Cloud Run sets PORT (HOST defaults to all interfaces). The worker count defaults to the CPUs this container may use (Cloud Run's
 `cpu` limit), since one async worker saturates about one core; WEB_CONCURRENCY overrides it.
 Each worker is a separate process with its own rate-limit buckets and job runner; jobs are
 coordinated through Firestore leases, so any number of workers and instances is safe.
@@ -27,7 +27,8 @@ def main() -> None:
     uvicorn.run(
         "inference.gateway.app:create_app_from_env",
         factory=True,
-        host="0.0.0.0",  # Cloud Run routes to the container on all interfaces
+        # Cloud Run routes to the container on all interfaces; tests and benchmarks set HOST=127.0.0.1.
+        host=os.environ.get("HOST", "0.0.0.0"),
         port=int(os.environ.get("PORT", "8080")),
         workers=worker_count(),
         access_log=False,  # Cloud Run logs every request already; ours carry no headers or bodies

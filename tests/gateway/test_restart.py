@@ -66,6 +66,7 @@ def processes(tmp_path, fake, project, firestore_emulator) -> Iterator:
         "PYTHONPATH": str(ROOT),
         "WEB_CONCURRENCY": "1",
         "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
+        "HOST": "127.0.0.1",  # loopback only, never every interface
         "GCP_PROJECT": project,
         "MODELSTACK_STACK": "test",
         "MODELSTACK_ENVIRONMENT": "dev",
