@@ -9,12 +9,12 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
-import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+
+from components.providers.salting import hmac_hex, new_salt  # noqa: F401 - new_salt is re-exported
 
 # Never part of what we deploy or upload: caches and VCS metadata change without the content changing.
 IGNORED_DIRS = frozenset({"__pycache__", ".git", ".hg", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv"})
@@ -22,13 +22,9 @@ IGNORED_SUFFIXES = (".pyc", ".pyo")
 IGNORED_FILES = frozenset({".DS_Store"})
 
 
-def new_salt() -> str:
-    return secrets.token_hex(16)
-
-
 def salted_hash(salt: str, values: Mapping[str, str]) -> str:
     canonical = json.dumps(dict(sorted(values.items())), separators=(",", ":"), ensure_ascii=False)
-    return "hmac-sha256:" + hmac.new(bytes.fromhex(salt), canonical.encode(), hashlib.sha256).hexdigest()
+    return "hmac-sha256:" + hmac_hex(salt, canonical)
 
 
 def _wanted(path: Path) -> bool:

@@ -27,11 +27,9 @@ REST v2 `/v2/registries` stores a name, a username and a password; the credentia
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -42,9 +40,9 @@ from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 from components.providers.http import ApiError, create_once, retry_while_in_use
 from components.providers.runpod.base import Field, RunpodProvider, has_unknown, in_use, text
 from components.providers.runpod.client import REGISTRIES, RunpodClient
+from components.providers.salting import hmac_hex, is_salt, keep_or_new_salt
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_SALT = re.compile(r"^[0-9a-f]{32}$")
 _HASH = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 HASH_PREFIX = "hmac-sha256:"
 
@@ -75,7 +73,7 @@ def registry_password(value: Any) -> str:
 
 
 def password_hash(salt: str, value: str) -> str:
-    return HASH_PREFIX + hmac.new(bytes.fromhex(salt), value.encode(), hashlib.sha256).hexdigest()
+    return HASH_PREFIX + hmac_hex(salt, value)
 
 
 def is_password_hash(value: Any) -> bool:
@@ -101,14 +99,14 @@ class RegistryAuthProvider(RunpodProvider):
         news = {k: v for k, v in news.items() if k != "salt"}  # the provider owns the salt
         result = super().check(olds, news)
         old_salt = olds.get("salt")
-        result.inputs["salt"] = old_salt if isinstance(old_salt, str) and _SALT.match(old_salt) else secrets.token_hex(16)
+        result.inputs["salt"] = keep_or_new_salt(old_salt)
         return result
 
     def extra_diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         value, salt, stored = news.get("password"), olds.get("salt"), olds.get("password")
         if has_unknown(value) or not isinstance(value, str):
             return ["password"], ["password"]
-        if not isinstance(salt, str) or not _SALT.match(salt) or not is_password_hash(stored):
+        if not is_salt(salt) or not is_password_hash(stored):
             return ["password"], ["password"]
         if not hmac.compare_digest(password_hash(salt, value), stored):
             return ["password"], ["password"]

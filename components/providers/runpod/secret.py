@@ -17,10 +17,8 @@ within one create call, where a dropped answer is resolved by adopting what that
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -30,9 +28,9 @@ from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
 from components.providers.http import ApiError, create_once, retry_while_in_use
 from components.providers.runpod.base import Field, RunpodProvider, has_unknown, in_use, text
+from components.providers.salting import hmac_hex, is_salt, keep_or_new_salt
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_SALT = re.compile(r"^[0-9a-f]{32}$")
 
 
 def secret_name(value: Any) -> str:
@@ -43,7 +41,7 @@ def secret_name(value: Any) -> str:
 
 
 def value_hash(salt: str, value: str) -> str:
-    return hmac.new(bytes.fromhex(salt), value.encode(), hashlib.sha256).hexdigest()
+    return hmac_hex(salt, value)
 
 
 def reference(name: str) -> str:
@@ -65,12 +63,12 @@ class SecretProvider(RunpodProvider):
         news = {k: v for k, v in news.items() if k != "salt"}  # the provider owns the salt
         result = super().check(olds, news)
         old_salt = olds.get("salt")
-        result.inputs["salt"] = old_salt if isinstance(old_salt, str) and _SALT.match(old_salt) else secrets.token_hex(16)
+        result.inputs["salt"] = keep_or_new_salt(old_salt)
         return result
 
     def extra_diff(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         value, salt, stored = news.get("value"), olds.get("salt"), olds.get("valueHash")
-        if has_unknown(value) or not isinstance(salt, str) or not isinstance(stored, str):
+        if has_unknown(value) or not is_salt(salt) or not isinstance(stored, str):
             return ["value"], ["value"]
         if not hmac.compare_digest(value_hash(salt, value), stored):
             return ["value"], ["value"]
