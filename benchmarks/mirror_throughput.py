@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 BUCKET = "bench-models"
 REPO = "bench/checkpoint-1g"
-KEYS = {"accessKeyId": "AKIABENCHMARK0000001", "secretAccessKey": "benchmark-secret"}
+KEYS = {"accessKeyId": "FAKEBENCHMARKKEY0001", "secretAccessKey": "benchmark-secret"}
 
 
 def free_port() -> int:

@@ -1200,7 +1200,7 @@ class FakeModal:
     def __init__(
         self,
         token_id: str = "ak-fakeTokenId000000000000",
-        token_secret: str = "as-fakeTokenSecret00000000",
+        token_secret: str = "as-fake-token-secret",
         environments: Iterable[str] = (DEFAULT_ENVIRONMENT,),
     ):
         self.token_id = token_id

@@ -9,8 +9,8 @@ from huggingface_hub import constants
 
 from tests.fakes.hub_server import FakeHub
 
-TOKEN_OK = "hf_aliceTokenWithAccess0123456789"
-TOKEN_NO_ACCESS = "hf_bobTokenWithoutAccess987654321"
+TOKEN_OK = "hf_alice-token-with-access"
+TOKEN_NO_ACCESS = "hf_bob-token-no-access"
 
 
 @pytest.fixture

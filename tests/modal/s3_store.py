@@ -16,7 +16,7 @@ from urllib.parse import unquote
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-ACCESS_KEY = "AKIAVOLUMESEEDTEST01"
+ACCESS_KEY = "FAKEVOLUMESEEDKEY001"
 SECRET_KEY = "volume-seed-secret-key-never-printed"
 REGION = "us-east-1"
 

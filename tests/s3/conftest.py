@@ -15,9 +15,9 @@ from moto.server import ThreadedMotoServer
 
 from tests.fakes.hub_server import FakeHub
 
-ACCESS_KEY = "AKIAMODELSTACKTEST01"
+ACCESS_KEY = "FAKEMODELSTACKKEY001"
 SECRET_KEY = "modelstack-test-secret-key-do-not-print"
-SOURCE_ACCESS_KEY = "AKIAWASABISOURCE0001"
+SOURCE_ACCESS_KEY = "FAKEWASABISOURCE0001"
 SOURCE_SECRET_KEY = "wasabi-source-secret-key-do-not-print"
 REGION = "us-east-1"
 CREDENTIALS = {
@@ -26,7 +26,7 @@ CREDENTIALS = {
         "wasabi": {"accessKeyId": SOURCE_ACCESS_KEY, "secretAccessKey": SOURCE_SECRET_KEY},
     }
 }
-HF_TOKEN = "hf_mirrorTokenWithAccess0123456789"
+HF_TOKEN = "hf_mirror-token-with-access"
 
 
 @pytest.fixture(scope="session")
