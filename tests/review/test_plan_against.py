@@ -58,8 +58,9 @@ def repo(tmp_path_factory) -> Path:
     (repo / "components" / "budget.py").unlink()
     platform = repo / "components" / "platform.py"
     text = platform.read_text()
-    assert GATE_CALL in text and "from components import budget\n" in text
-    platform.write_text(text.replace(GATE_CALL, "").replace("from components import budget\n", ""))
+    budget_import = "from components import budget, references\n"
+    assert GATE_CALL in text and budget_import in text
+    platform.write_text(text.replace(GATE_CALL, "").replace(budget_import, "from components import references\n"))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "old program")
     # commit 2: today's code, a dev stack with a warm embedder, a new bucket, a bigger gateway
