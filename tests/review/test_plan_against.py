@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ["components", "policy", "images", "inference", "__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]
 GATE_CALL = "        budget.enforce(config)\n"
+# The platform imports budget next to references; the old program keeps references.
+GATE_IMPORT = ("from components import budget, references\n", "from components import references\n")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -58,8 +60,8 @@ def repo(tmp_path_factory) -> Path:
     (repo / "components" / "budget.py").unlink()
     platform = repo / "components" / "platform.py"
     text = platform.read_text()
-    assert GATE_CALL in text and "from components import budget\n" in text
-    platform.write_text(text.replace(GATE_CALL, "").replace("from components import budget\n", ""))
+    assert GATE_CALL in text and GATE_IMPORT[0] in text
+    platform.write_text(text.replace(GATE_CALL, "").replace(*GATE_IMPORT))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "old program")
     # commit 2: today's code, a dev stack with a warm embedder, a new bucket, a bigger gateway
