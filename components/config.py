@@ -408,6 +408,11 @@ class ModalSettings(StrictModel):
     """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
     warm_schedule: str | None = None
     """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+    proxy_auth: bool = True
+    """The web endpoints require Modal proxy auth: callers send a workspace proxy auth token (Modal
+    dashboard, or `modal workspace proxy-tokens create`) as Modal-Key/Modal-Secret headers; a service
+    that routes to the model must map it (MODAL_PROXY_TOKEN_ID/_SECRET in secretEnv). false makes
+    them public: anyone who learns the URL can start GPU containers."""
 
     @field_validator("app_name")
     @classmethod
