@@ -39,6 +39,7 @@ from pydantic.alias_generators import to_camel
 from components import references
 from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.providers import credentials as creds
+from inference.gateway import settings as gateway_settings
 
 PROJECT = "modelstack"
 NAMESPACE = f"{PROJECT}:"
@@ -408,6 +409,11 @@ class ModalSettings(StrictModel):
     """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
     warm_schedule: str | None = None
     """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+    proxy_auth: bool = True
+    """The web endpoints require Modal proxy auth: callers send a workspace proxy auth token (Modal
+    dashboard, or `modal workspace proxy-tokens create`) as Modal-Key/Modal-Secret headers; a service
+    that routes to the model must map it (MODAL_PROXY_TOKEN_ID/_SECRET in secretEnv). false makes
+    them public: anyone who learns the URL can start GPU containers."""
 
     @field_validator("app_name")
     @classmethod
@@ -964,6 +970,38 @@ def _leaf_paths(value: Any, prefix: str, secrets_only: bool) -> list[str]:
     return [prefix]
 
 
+PROXY_TOKEN_ENV = (gateway_settings.MODAL_PROXY_TOKEN_ID, gateway_settings.MODAL_PROXY_TOKEN_SECRET)
+"""The variables the gateway reads the Modal proxy auth token from (inference/gateway/settings.py)."""
+
+
+def requires_proxy_auth(model: Model) -> bool:
+    """Whether the model's Modal web endpoint turns away requests without the workspace proxy token."""
+    endpoint = model.endpoint
+    if endpoint is None or endpoint.provider != "modal":
+        return False
+    modal = endpoint.modal or ModalSettings()
+    return modal.proxy_auth and bool(modal.web_endpoints)
+
+
+def _proxy_token_problems(cfg: ModelstackConfig, key: str, service: Service, routed: list[str]) -> list[str]:
+    """A service routing to a proxy-authenticated Modal endpoint must hold the token, or every call is refused."""
+    guarded = [m for m in routed if requires_proxy_auth(cfg.models[m])]
+    missing = [var for var in PROXY_TOKEN_ENV if var not in service.secret_env]
+    if not guarded or not missing:
+        return []
+    models = ", ".join(guarded)
+    public = " and ".join(f"models.{m}.endpoint.modal.proxyAuth: false" for m in guarded)
+    return [
+        f"{NAMESPACE}services.{key}.secretEnv: routes to Modal model(s) {models}, whose web endpoint requires "
+        f"Modal proxy auth, but does not map {' and '.join(missing)}; create a proxy auth token (Modal dashboard, "
+        "or modal workspace proxy-tokens create), declare two modelstack:secrets (e.g. modalProxyTokenId: "
+        "{version: 1} and modalProxyTokenSecret: {version: 1}), set them with pulumi config set --secret --path "
+        "secrets.modalProxyTokenId.value <wk-...> and pulumi config set --secret --path "
+        f"secrets.modalProxyTokenSecret.value <ws-...>, and map them here as {PROXY_TOKEN_ENV[0]} and "
+        f"{PROXY_TOKEN_ENV[1]} (or, to make the endpoint public, set {public})"
+    ]
+
+
 def _cross_reference_problems(
     cfg: ModelstackConfig, project: str, stack: str, environ: Mapping[str, str], root: Path
 ) -> list[str]:
@@ -1046,6 +1084,7 @@ def _cross_reference_problems(
                     f"{ns}services.{key}.callbackSecret: only applies with models: (the workers that call back)"
                 )
         routed = sorted(endpoint_models) if service.models == "all" else list(service.models)
+        problems.extend(_proxy_token_problems(cfg, key, service, [k for k in routed if k in endpoint_models]))
         for model_key in routed:
             if model_key not in endpoint_models:
                 problems.append(

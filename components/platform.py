@@ -569,4 +569,5 @@ def _modal_options(settings: object, config: StackConfig | None = None) -> Modal
         volumes={path: volume(v) for path, v in settings.volumes.items()},
         secrets=tuple(settings.secrets),
         warm_schedule=settings.warm_schedule or "",
+        proxy_auth=settings.proxy_auth,
     )

@@ -10,7 +10,9 @@ app), so deploying never imports torch or the model locally.
 Modal imports this module as `inference.modal_app`, so the whole `inference` package is mounted into
 the container and `inference.worker` is importable there.
 
-HTTP API, one URL (the `Model.web` endpoint):
+HTTP API, one URL (the `Model.web` endpoint), behind Modal proxy auth unless the stack turns it off
+(`endpoint.modal.proxyAuth: false`): callers send `Modal-Key` and `Modal-Secret` headers, as the gateway
+does with its MODAL_PROXY_TOKEN_ID/MODAL_PROXY_TOKEN_SECRET:
     GET  /health   -> {"ready": bool, "model": <repo id>, "revision": <sha>}
     POST /predict  -> the worker's answer for the JSON object in the body; 400 {"error": ...} on bad input
 """
@@ -88,7 +90,9 @@ class Model:
     def ping(self) -> bool:
         return bool(self.worker.ready)
 
-    @modal.asgi_app()
+    # Proxy auth (on unless the stack sets proxyAuth: false): Modal itself refuses requests without
+    # the workspace token's Modal-Key/Modal-Secret headers, before any GPU container starts.
+    @modal.asgi_app(requires_proxy_auth=settings.proxy_auth)
     def web(self) -> Any:
         from fastapi import FastAPI, Request
         from fastapi.concurrency import run_in_threadpool

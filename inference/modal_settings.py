@@ -33,17 +33,32 @@ ENV = "MODELSTACK_MODAL_ENV"
 """JSON object: plain environment for the containers (model id, revision, task, ...)."""
 WARM_SCHEDULE = "MODELSTACK_MODAL_WARM_SCHEDULE"
 """Cron expression (UTC) for a function that keeps a container warm; empty for none."""
+PROXY_AUTH = "MODELSTACK_MODAL_PROXY_AUTH"
+"""`true` (the default) or `false`: whether the app's web endpoints require Modal proxy auth, that is
+`Modal-Key`/`Modal-Secret` headers holding a workspace proxy auth token. Off, anyone who learns the
+URL can start GPU containers."""
 REQUIREMENTS = "MODELSTACK_MODAL_REQUIREMENTS"
 """Requirements file the image installs, relative to the project root (our app file only)."""
 
 ALL = (
     APP_NAME, ENVIRONMENT, GPU, MIN_CONTAINERS, MAX_CONTAINERS, BUFFER_CONTAINERS, SCALEDOWN_WINDOW,
-    TIMEOUT, SECRETS, VOLUMES, ENV, WARM_SCHEDULE,
+    TIMEOUT, SECRETS, VOLUMES, ENV, WARM_SCHEDULE, PROXY_AUTH,
 )
 
 
 def _csv(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _flag(value: str | None, name: str, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    normalised = value.strip().lower()
+    if normalised in ("true", "1", "yes", "on"):
+        return True
+    if normalised in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false")
 
 
 def _json_map(value: str, name: str) -> dict[str, str]:
@@ -69,6 +84,8 @@ class ModalSettings:
     volumes: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     warm_schedule: str = ""
+    proxy_auth: bool = True
+    """Pass to the web endpoint decorators as `requires_proxy_auth=`: on unless the stack says otherwise."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ModalSettings:
@@ -92,6 +109,7 @@ class ModalSettings:
             volumes=_json_map(environ.get(VOLUMES, ""), VOLUMES),
             env=_json_map(environ.get(ENV, ""), ENV),
             warm_schedule=environ.get(WARM_SCHEDULE, "").strip(),
+            proxy_auth=_flag(environ.get(PROXY_AUTH), PROXY_AUTH, default=True),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -108,6 +126,7 @@ class ModalSettings:
             VOLUMES: json.dumps(self.volumes, sort_keys=True),
             ENV: json.dumps(self.env, sort_keys=True),
             WARM_SCHEDULE: self.warm_schedule,
+            PROXY_AUTH: "true" if self.proxy_auth else "false",
         }
 
     @property

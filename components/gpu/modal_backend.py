@@ -12,8 +12,8 @@ With the default `ModalOptions` (our app file, inference/modal_app.py):
 A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
 its file, the volumes it mounts (managed here, optionally seeded from a directory of the repository
 or from objects in an S3-compatible bucket), existing Modal secrets it attaches by name, its web
-endpoints and an optional warm schedule. Every child names its Modal environment
-explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+endpoints and an optional warm schedule. Web endpoints require Modal proxy auth unless
+`proxy_auth` is false. Every child names its Modal environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class ModalOptions:
     """Existing Modal secrets attached by name (not managed by the stack)."""
     warm_schedule: str = ""
     """Cron (UTC) for a function that keeps a container warm; empty for none."""
+    proxy_auth: bool = True
+    """The web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); false makes them public."""
 
 
 def app_name(stack: str, model_key: str) -> str:
@@ -188,6 +190,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
             "env": worker_environment(args, base, opts),
             "warm_schedule": opts.warm_schedule,
             "web_endpoints": list(opts.web_endpoints),
+            "proxy_auth": opts.proxy_auth,
             "triggers": triggers,
         },
         opts=child,

@@ -68,9 +68,9 @@ class HatCat:
             env={**os.environ, "DATA_DIR": "/data", "OPENAI_API_BASE_URL": "http://127.0.0.1:8000/v1"},
         )
 
-    @modal.web_server(UI_PORT, startup_timeout=600)
+    @modal.web_server(UI_PORT, startup_timeout=600, requires_proxy_auth=settings.proxy_auth)
     def ui(self) -> None:
-        """OpenWebUI (and, behind it, the HatCat backend) on one public URL."""
+        """OpenWebUI (and, behind it, the HatCat backend) on one URL; public only if the stack says so."""
 
     @modal.method()
     def ping(self) -> str:

@@ -72,6 +72,7 @@ def test_hatcat_is_one_modal_t4_container_with_two_pinned_gemmas(runs):
     assert (app.value("gpu"), app.value("minContainers"), app.value("maxContainers")) == (["T4"], 0, 1)
     assert app.value("scaledownWindow") == 300  # scale to zero after 5 minutes idle
     assert app.value("warmSchedule") == "*/15 8-18 * * 1-5"
+    assert app.value("proxyAuth") is False  # a browser UI: OpenWebUI's own login guards it
     assert app.value("volumes") == {"/data": "hatcat-data", "/models": "hatcat-models"}
     env = app.value("env")
     assert (env["MODELSTACK_MODEL_ID"], env["MODELSTACK_MODEL_REVISION"]) == (

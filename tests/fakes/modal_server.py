@@ -277,6 +277,16 @@ class _Call:
         await self._stream.send_message(message)
 
 
+def _same_map_entry(a: Any, b: Any) -> bool:
+    if a is None or not a.GetOptions().map_entry:
+        return False
+    for name in ("key", "value"):
+        fa, fb = a.fields_by_name[name], b.fields_by_name[name]
+        if fa.type != fb.type or fa.message_type is not fb.message_type:
+            return False
+    return True
+
+
 def _not_found(what: str) -> GRPCError:
     return GRPCError(Status.NOT_FOUND, what)
 
@@ -1080,12 +1090,17 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             src = source_fields.get(fd.name)
             if src is None or src.type != fd.type or src.label != fd.label:
                 continue
-            if fd.message_type is not None and src.message_type is not fd.message_type:
+            is_map = fd.message_type is not None and fd.message_type.GetOptions().map_entry
+            if is_map:
+                # Every map field has its own entry type (Function.MethodDefinitionsEntry vs
+                # FunctionData.MethodDefinitionsEntry): the same map when keys and values agree.
+                if not _same_map_entry(src.message_type, fd.message_type):
+                    continue
+            elif fd.message_type is not None and src.message_type is not fd.message_type:
                 continue
             value = getattr(definition, fd.name)
             if fd.label == fd.LABEL_REPEATED:
                 target = getattr(data, fd.name)
-                is_map = fd.message_type is not None and fd.message_type.GetOptions().map_entry
                 if is_map and fd.message_type.fields_by_name["value"].message_type is not None:
                     for key, item in value.items():
                         target[key].CopyFrom(item)
@@ -1159,6 +1174,18 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             _, fn = self._deployed_function(req.app_name, req.environment_name, req.object_tag)
             data = fn.data if fn.data is not None else self._function_data(fn.definition)  # type: ignore[arg-type]
             resp = api_pb2.FunctionGetResponse(function_id=fn.function_id, handle_metadata=fn.handle_metadata, function=data)
+        await call.send_message(resp)
+
+    async def FunctionGetById(self, call: _Call) -> None:
+        # What `modal.Function.from_id(...)` hydrates from; `.info()` reads the definition it returns,
+        # class service functions (`Cls.*`) included.
+        req: api_pb2.FunctionGetByIdRequest = await call.recv_message()
+        with self.state.lock:
+            fn = self.state.functions.get(req.function_id)
+            if fn is None or not fn.created:
+                raise _not_found(f"Function {req.function_id} not found")
+            data = fn.data if fn.data is not None else self._function_data(fn.definition)  # type: ignore[arg-type]
+            resp = api_pb2.FunctionGetByIdResponse(function=data, handle_metadata=fn.handle_metadata)
         await call.send_message(resp)
 
     async def ClassCreate(self, call: _Call) -> None:

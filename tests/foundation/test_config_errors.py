@@ -261,3 +261,75 @@ def test_valid_config_fills_explicit_defaults():
     assert (gateway.min_instances, gateway.max_instances, gateway.public, gateway.port) == (0, 10, False, 8080)
     assert config.protected is False
     assert "rpa-test-key" not in repr(config)
+
+
+# ------------------------------------------------------------------ Modal proxy auth
+
+
+def routes_a_modal_model(raw):
+    """VALID plus a Modal embedder the gateway routes to, with the defaults (proxy auth on)."""
+    raw["models"]["embedder"] = {
+        "source": "hf://sentence-transformers/all-MiniLM-L6-v2",
+        "endpoint": {"provider": "modal", "gpu": {"type": "T4"}},
+    }
+    raw["services"]["gateway"]["models"] = "all"
+
+
+def with_proxy_token(*variables: str):
+    def change(raw):
+        routes_a_modal_model(raw)
+        names = {"MODAL_PROXY_TOKEN_ID": "modalProxyTokenId", "MODAL_PROXY_TOKEN_SECRET": "modalProxyTokenSecret"}
+        for var in variables:
+            raw["secrets"][names[var]] = {"value": f"{var.lower()}-value", "version": 1}
+            raw["services"]["gateway"]["secretEnv"][var] = names[var]
+
+    return change
+
+
+def proxy_token_problem(missing: str) -> str:
+    return (
+        "modelstack:services.gateway.secretEnv: routes to Modal model(s) embedder, whose web endpoint requires "
+        f"Modal proxy auth, but does not map {missing}; create a proxy auth token (Modal dashboard, or modal "
+        "workspace proxy-tokens create), declare two modelstack:secrets (e.g. modalProxyTokenId: {version: 1} "
+        "and modalProxyTokenSecret: {version: 1}), set them with pulumi config set --secret --path "
+        "secrets.modalProxyTokenId.value <wk-...> and pulumi config set --secret --path "
+        "secrets.modalProxyTokenSecret.value <ws-...>, and map them here as MODAL_PROXY_TOKEN_ID and "
+        "MODAL_PROXY_TOKEN_SECRET (or, to make the endpoint public, set "
+        "models.embedder.endpoint.modal.proxyAuth: false)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mapped", "missing"),
+    [
+        ((), "MODAL_PROXY_TOKEN_ID and MODAL_PROXY_TOKEN_SECRET"),
+        (("MODAL_PROXY_TOKEN_ID",), "MODAL_PROXY_TOKEN_SECRET"),
+        (("MODAL_PROXY_TOKEN_SECRET",), "MODAL_PROXY_TOKEN_ID"),
+    ],
+)
+def test_routing_to_a_proxy_authenticated_modal_endpoint_needs_the_token(mapped, missing):
+    with pytest.raises(ConfigError) as info:
+        check(mutated(with_proxy_token(*mapped)))
+    assert info.value.problems == [proxy_token_problem(missing)]
+
+
+def test_a_service_holding_the_proxy_token_may_route_to_modal():
+    config = check(mutated(with_proxy_token("MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET")))
+    assert config.modelstack.services["gateway"].secret_env["MODAL_PROXY_TOKEN_ID"] == "modalProxyTokenId"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        put("models.embedder.endpoint.modal", {"proxyAuth": False}),  # public on purpose
+        put("models.embedder.endpoint.modal", {"webEndpoints": []}),  # no web endpoint to guard
+        put("services.gateway.models", ["flux"]),  # routes only the Runpod model
+    ],
+    ids=["proxyAuth false", "no web endpoint", "not routed"],
+)
+def test_no_token_is_needed_where_nothing_routed_is_guarded(change):
+    def both(raw):
+        routes_a_modal_model(raw)
+        change(raw)
+
+    check(mutated(both))

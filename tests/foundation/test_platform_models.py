@@ -92,6 +92,7 @@ def test_modal_endpoint_for_the_embedder(dev_run):
     assert (app.value("name"), app.value("environment")) == ("modelstack-dev-embedder", "main")
     assert app.value("gpu") == ["T4"]
     assert (app.value("minContainers"), app.value("maxContainers"), app.value("scaledownWindow")) == (0, 1, 120)
+    assert app.value("proxyAuth") is True  # not public: callers need the workspace proxy token
     env = app.value("env")
     assert env[worker_env.MODEL_ID] == "sentence-transformers/all-MiniLM-L6-v2"
     assert env[worker_env.CALLBACK_URL] == CALLBACK

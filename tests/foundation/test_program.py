@@ -84,6 +84,13 @@ def test_cloud_run_service_shape(dev_run):
     key_ref = env["GATEWAY_API_KEYS"]["valueSource"]["secretKeyRef"]
     assert key_ref["secret"] == "dev-gatewayapikeys"
     assert key_ref["version"] == "1"  # pinned to the version the stack wrote, not "latest"
+    # the embedder's Modal endpoint requires proxy auth: the gateway holds the workspace token
+    proxy_token = {var: env[var]["valueSource"]["secretKeyRef"] for var in ("MODAL_PROXY_TOKEN_ID", "MODAL_PROXY_TOKEN_SECRET")}
+    assert proxy_token == {
+        "MODAL_PROXY_TOKEN_ID": {"secret": "dev-modalproxytokenid", "version": "1"},
+        "MODAL_PROXY_TOKEN_SECRET": {"secret": "dev-modalproxytokensecret", "version": "1"},
+    }
+    assert "value" not in env["MODAL_PROXY_TOKEN_ID"] and "value" not in env["MODAL_PROXY_TOKEN_SECRET"]
 
 
 def test_least_privilege_iam(dev_run):
@@ -92,6 +99,8 @@ def test_least_privilege_iam(dev_run):
     readers = dev_run.of_type("gcp:secretmanager/secretIamMember:SecretIamMember")
     assert sorted(r.value("secretId") for r in readers) == [
         "dev-gatewayapikeys",
+        "dev-modalproxytokenid",
+        "dev-modalproxytokensecret",
         "dev-runpodinvokekey",
         "dev-webhooksigningkey",
         "dev-workercallbackkey",
@@ -118,7 +127,9 @@ def test_least_privilege_iam(dev_run):
 
 def test_secret_values_stay_secret_and_write_only(dev_run):
     versions = dev_run.of_type(SECRET_VERSION)
-    assert len(versions) == 4  # the secrets Cloud Run reads; workers get theirs through their provider
+    # the secrets Cloud Run reads (API keys, webhook and callback keys, the Runpod invoke key, the
+    # Modal proxy token's id and secret); workers get theirs through their provider
+    assert len(versions) == 6
     for version in versions:
         assert is_secret(version.inputs["secretDataWo"])
         assert "secretData" not in version.inputs

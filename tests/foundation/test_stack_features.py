@@ -186,6 +186,18 @@ def test_a_modal_only_stack_needs_no_gcp_project():
     assert run.named("modelstack-endpoint-chat-app").type == "pulumi-python:dynamic/modal:App"
 
 
+def test_endpoint_modal_proxy_auth_reaches_the_app():
+    assert check(modal_only(), project=None).modelstack.models["chat"].endpoint.modal is None
+    run = run_program("dev", stack_file=stack_file(modal_only(), project=None))
+    assert run.named("modelstack-endpoint-chat-app").value("proxyAuth") is True  # no modal: block, still guarded
+
+    public = modal_only()
+    public["models"]["chat"]["endpoint"]["modal"] = {"proxyAuth": False}
+    assert check(public, project=None).modelstack.models["chat"].endpoint.modal.proxy_auth is False
+    run = run_program("dev", stack_file=stack_file(public, project=None))
+    assert run.named("modelstack-endpoint-chat-app").value("proxyAuth") is False
+
+
 def test_gcp_project_is_still_required_when_gcp_is_used():
     with pytest.raises(ConfigError) as info:
         check(VALID, project=None)

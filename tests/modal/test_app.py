@@ -121,6 +121,7 @@ def test_deploys_inference_modal_app_through_the_provider_server(fake_modal, eng
     assert {k: env[k] for k in MODEL_ENV} == MODEL_ENV
     assert env["MODELSTACK_MODAL_APP_NAME"] == NAME
     assert set(definition.method_definitions) == {"ping", "web"}
+    assert definition.method_definitions["web"].webhook_config.requires_proxy_auth is True
     # the whole inference package is mounted, so inference.worker is importable in the container
     mounted = {f.filename for m in definition.mount_ids for f in fake_modal.state.mounts[m]}
     assert "/root/inference/modal_app.py" in mounted and "/root/inference/env.py" in mounted
@@ -171,6 +172,49 @@ def test_deploys_inference_modal_app_through_the_provider_server(fake_modal, eng
     assert fake_modal.state.apps[redeployed.id].state == api_pb2.APP_STATE_STOPPED
     assert fake_modal.state.deployed_app("main", NAME) is None
     engine.destroy(provider, redeployed)
+
+
+def _web_auth(fake: FakeModal, app: FakeApp) -> tuple[bool, bool]:
+    """Whether `Model.web` requires proxy auth: as the fake recorded it, and as the real client reads it back."""
+    recorded = {d.method_definitions["web"].webhook_config.requires_proxy_auth for d in _definitions(fake, app, "Model.*")}
+    assert len(recorded) == 1
+    with _client(fake) as client:
+        # the class's service function, looked up as `modal app` tooling does: by id
+        web = modal.Function.from_id(app.function_ids["Model.*"], client=client).info(refresh=True).method_details["web"]
+    return recorded.pop(), not web.unauthenticated
+
+
+def test_model_web_requires_proxy_auth_unless_the_stack_turns_it_off(fake_modal, worker_requirements):
+    secret_id = _prepare(fake_modal)
+    provider = configured(AppProvider(), fake_modal)
+    checked = provider.check({}, _inputs(secret_id))
+    assert checked.inputs["proxyAuth"] is True  # filled in explicitly, so the diff is stable
+    outs = provider.create(checked.inputs).outs
+    app = fake_modal.state.deployed_app("main", NAME)
+    assert _web_auth(fake_modal, app) == (True, True)
+    assert _container_env(fake_modal, _definitions(fake_modal, app, "Model.*")[0])["MODELSTACK_MODAL_PROXY_AUTH"] == "true"
+
+    # proxyAuth: false is a redeploy in place (same app, same URL) that makes the endpoint public
+    public = provider.check({}, _inputs(secret_id, proxyAuth=False)).inputs
+    diff = provider.diff(outs["appId"], outs, public)
+    assert diff.changes is True and diff.replaces == []
+    updated = provider.update(outs["appId"], outs, public).outs
+    assert (updated["appId"], updated["version"], updated["webUrl"]) == (outs["appId"], 2, outs["webUrl"])
+    assert _web_auth(fake_modal, app) == (False, False)
+
+    # and back: the rollback restores proxy auth
+    provider.update(outs["appId"], updated, checked.inputs)
+    assert _web_auth(fake_modal, app) == (True, True)
+
+
+def test_state_from_before_proxy_auth_redeploys_with_it_on(fake_modal):
+    """Apps deployed before the input existed are public; the first up after the upgrade closes them."""
+    provider = configured(AppProvider(), fake_modal)
+    news = provider.check({}, _inputs("st-1")).inputs
+    olds = {k: v for k, v in news.items() if k != "proxyAuth"}
+    diff = provider.diff("ap-x", olds, news)
+    assert diff.changes is True and diff.replaces == []
+    assert provider.diff("ap-x", {**olds, "proxyAuth": True}, news).changes is False
 
 
 def test_a_recreated_secret_redeploys_but_tag_and_strategy_do_not(fake_modal):
@@ -341,8 +385,9 @@ def test_check_reports_problems_offline(tmp_path):
     failures = AppProvider().check({}, {
         "name": "x", "environment": "main", "sourceFile": str(tmp_path / "missing.py"),
         "minContainers": 3, "maxContainers": 1, "strategy": "yolo", "volumes": {"data": "v"}, "tag": "bad tag!",
+        "proxyAuth": "yes",
     }).failures
-    assert {f.property for f in failures} == {"sourceFile", "maxContainers", "strategy", "volumes.data", "tag"}
+    assert {f.property for f in failures} == {"sourceFile", "maxContainers", "strategy", "volumes.data", "tag", "proxyAuth"}
 
 
 def test_preview_tolerates_unknown_inputs(fake_modal, engine: DynamicEngine):

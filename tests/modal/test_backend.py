@@ -87,6 +87,7 @@ def test_app_carries_the_endpoint_settings(run):
     assert app.value("secrets") == ["modelstack-dev-embedder-env"]
     assert app.value("volumes") == {"/cache": "modelstack-dev-embedder-cache"}
     assert app.value("webEndpoints") == ["Model.web"]
+    assert app.value("proxyAuth") is True  # the default: not public
     env = app.value("env")
     assert env["MODELSTACK_MODEL_ID"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert env["MODELSTACK_MODEL_REVISION"] == SHA
@@ -180,6 +181,7 @@ def test_a_users_own_app_file_hatcat_style():
         volumes={"/models": ModalVolumeSpec(name="hatcat-models"), "/data": ModalVolumeSpec(seed_dir="data/seed", seed_path="/seed")},
         secrets=("huggingface",),
         warm_schedule="*/15 8-18 * * 1-5",
+        proxy_auth=False,  # a browser UI with its own login cannot send Modal-Key headers
     )
     run = run_program("dev", program=_program(model, {}, ["T4", "A10G"], modal=modal_opts))
     endpoint = _one(run, "modelstack:gpu:Endpoint")
@@ -196,6 +198,7 @@ def test_a_users_own_app_file_hatcat_style():
     assert app.value("secrets") == ["huggingface"]
     assert app.value("webEndpoints") == ["ui"]
     assert app.value("warmSchedule") == "*/15 8-18 * * 1-5"
+    assert app.value("proxyAuth") is False
     assert app.value("gpu") == ["T4", "A10G"]
     assert "HF_HOME" not in app.value("env")  # no /cache volume: the app decides where its cache lives
 

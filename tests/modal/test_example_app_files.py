@@ -54,6 +54,13 @@ def test_hatcat_app_file_deploys_one_class_with_its_ui_and_a_warm_schedule(fake_
     env = _container_env(fake_modal, definition)
     assert env["HATCAT_SECOND_MODEL_REVISION"] == "c5ebcd40d208330abc697524c919956e692655cf"
     assert _definitions(fake_modal, app, "keep_warm")[0].schedule.cron.cron_string == "*/15 8-18 * * 1-5"
+    # the stack file makes the browser UI public; the file follows the setting, so flipping it guards the UI
+    assert definition.method_definitions["ui"].webhook_config.requires_proxy_auth is False
+    provider = configured(AppProvider(), fake_modal)
+    guarded = provider.update(outs["appId"], outs, provider.check({}, {**inputs, "proxyAuth": True}).inputs).outs
+    assert guarded["webUrls"] == outs["webUrls"]
+    [definition] = _definitions(fake_modal, app, "HatCat.*")
+    assert definition.method_definitions["ui"].webhook_config.requires_proxy_auth is True
 
 
 @pytest.mark.slow

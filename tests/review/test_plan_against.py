@@ -25,6 +25,8 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.slow]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ["components", "policy", "images", "inference", "__main__.py", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"]
 GATE_CALL = "        budget.enforce(config)\n"
+# The platform imports budget next to references; the old program keeps references.
+GATE_IMPORT = ("from components import budget, references\n", "from components import references\n")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -58,9 +60,8 @@ def repo(tmp_path_factory) -> Path:
     (repo / "components" / "budget.py").unlink()
     platform = repo / "components" / "platform.py"
     text = platform.read_text()
-    budget_import = "from components import budget, references\n"
-    assert GATE_CALL in text and budget_import in text
-    platform.write_text(text.replace(GATE_CALL, "").replace(budget_import, "from components import references\n"))
+    assert GATE_CALL in text and GATE_IMPORT[0] in text
+    platform.write_text(text.replace(GATE_CALL, "").replace(*GATE_IMPORT))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "old program")
     # commit 2: today's code, a dev stack with a warm embedder, a new bucket, a bigger gateway
@@ -116,8 +117,10 @@ def test_against_a_commit_without_the_stack_adds_everything(repo, tmp_path):
     assert result.returncode == 0, result.stderr
     md = result.stdout
     assert "Pulumi.staging.yaml does not exist at" in md
-    assert "· 53 resources · expected **$430.70/month** · budget" in md
-    assert "+53 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
+    # 59: the dev stack's resources, the gateway's Modal proxy token (two secrets, their versions
+    # and read grants) included
+    assert "· 59 resources · expected **$430.70/month** · budget" in md
+    assert "+59 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
 
 
 def test_markdown_against_shows_the_change_table(repo, tmp_path):

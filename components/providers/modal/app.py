@@ -11,6 +11,8 @@ several apps in one stack cannot leak module state into each other.
   `include` paths): an unchanged source with unchanged settings never redeploys.
 - `tag` (the git commit) and `strategy` describe how a deploy happens, not what is deployed: they
   never cause a diff.
+- `proxyAuth` (default true) makes the app's web endpoints require Modal proxy auth; the app file
+  reads it as `ModalSettings.proxy_auth`. Changing it redeploys.
 - `triggers` redeploys when any value changes; pass the `secretId` of each `ModalSecret` the app
   uses, because deployed functions hold secrets by id and a re-created secret needs a redeploy.
 - `read` finds the app by id: stopped or gone -> dropped from state; a version other than ours (a
@@ -60,7 +62,8 @@ DEPLOY_TIMEOUT_SECONDS = 30 * 60
 DEPLOY_ATTEMPTS = 2
 SETTING_KEYS = (
     "sourceFile", "sourceHash", "include", "gpu", "minContainers", "maxContainers", "bufferContainers",
-    "scaledownWindow", "timeout", "secrets", "volumes", "env", "warmSchedule", "webEndpoints", "triggers",
+    "scaledownWindow", "timeout", "secrets", "volumes", "env", "warmSchedule", "webEndpoints", "proxyAuth",
+    "triggers",
 )
 STRATEGIES = ("rolling", "recreate")
 
@@ -109,6 +112,8 @@ def settings_env(props: dict[str, Any]) -> dict[str, str]:
         volumes=dict(props.get("volumes") or {}),
         env=dict(props.get("env") or {}),
         warm_schedule=str(props.get("warmSchedule") or ""),
+        # check fills it in; anything but an explicit false keeps the endpoints behind proxy auth.
+        proxy_auth=props.get("proxyAuth") is not False,
     )
     return {**settings.env, **settings.to_env()}
 
@@ -142,6 +147,7 @@ class AppProvider(ResourceProvider):
             "tag": c.string("tag"),
             "strategy": c.string("strategy", "rolling", STRATEGIES),
             "webEndpoints": c.string_list("webEndpoints"),
+            "proxyAuth": c.boolean("proxyAuth", True),
             "triggers": c.string_map("triggers"),
         }
         mins, maxs = inputs["minContainers"], inputs["maxContainers"]
@@ -319,6 +325,8 @@ class ModalAppArgs(TypedDict, total=False):
     """rolling (default) or recreate."""
     web_endpoints: pulumi.Input[list[str]]
     """`Class.method` or `function` names whose web URLs become outputs."""
+    proxy_auth: pulumi.Input[bool]
+    """Web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); default true."""
     triggers: pulumi.Input[dict[str, pulumi.Input[str]]]
     """Any change here redeploys (e.g. the secretId of each secret used)."""
 
@@ -331,7 +339,7 @@ class ModalApp(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", nam
 
     PROPERTIES = (
         "source_file", "source_hash", "min_containers", "max_containers", "buffer_containers",
-        "scaledown_window", "warm_schedule", "web_endpoints", "app_id", "web_url", "web_urls",
+        "scaledown_window", "warm_schedule", "web_endpoints", "proxy_auth", "app_id", "web_url", "web_urls",
     )
 
     def __init__(self, resource_name: str, args: ModalAppArgs, opts: pulumi.ResourceOptions | None = None):

@@ -90,6 +90,17 @@ class Checker:
             self.fail(prop, f"must be {bound}; got {value}")
         return value
 
+    def boolean(self, prop: str, default: bool) -> Any:
+        value = self.news.get(prop, default)
+        if value is None:
+            return default
+        if is_unknown(value):
+            return value
+        if not isinstance(value, bool):
+            self.fail(prop, f"must be true or false; got {value!r}")
+            return default
+        return value
+
     def string(self, prop: str, default: str = "", allowed: tuple[str, ...] = ()) -> Any:
         value = self.news.get(prop, default)
         if value is None:
