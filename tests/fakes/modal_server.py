@@ -949,7 +949,12 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
                         )
             if not missing:
                 for f in req.files:
-                    data = b"".join(self.state.blocks[b.contents_sha256] for b in f.blocks)
+                    # The client leaves trailing zero bytes out of each 8 MiB block (they are not
+                    # hashed either); the service fills every block but the last back to full size,
+                    # and the file to its declared size.
+                    blocks = [self.state.blocks[b.contents_sha256] for b in f.blocks]
+                    padded = [block.ljust(V2_BLOCK_SIZE, b"\0") for block in blocks[:-1]] + blocks[-1:]
+                    data = b"".join(padded).ljust(f.size, b"\0")
                     sha = hashlib.sha256(data).hexdigest()
                     self.state.content[sha] = data
                     self._put(

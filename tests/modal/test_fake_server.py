@@ -125,3 +125,15 @@ def test_the_rest_of_the_faked_surface_works_with_the_client(fake_modal, client)
     assert fake_modal.calls_to("TaskList")  # recreate looks for old containers to stop
     info = modal.App.lookup("tiny", environment_name="main", client=client).info(refresh=True)  # AppGetInfo
     assert info.lifecycle.version == 2 and set(info.functions) == {"first", "second"}
+
+
+def test_v2_volumes_keep_trailing_zero_bytes_the_client_leaves_out(fake_modal, client, tmp_path):
+    """The client omits trailing zeros from each block; the stored file must still be byte-exact."""
+    data = os.urandom(9 * 1024 * 1024 - 100) + b"\0" * 100  # a second block ending in zeros
+    data = data[: 8 * 1024 * 1024 - 7] + b"\0" * 7 + data[8 * 1024 * 1024 :]  # and so does the first
+    (tmp_path / "zeros.bin").write_bytes(data)
+    modal.Volume.objects.create("z", environment_name="main", client=client, version=2)
+    volume = modal.Volume.from_name("z", environment_name="main", client=client)
+    with volume.batch_upload() as batch:
+        batch.put_file(tmp_path / "zeros.bin", "/zeros.bin")
+    assert fake_modal.state.volume_bytes(fake_modal.state.named_volume("main", "z"), "zeros.bin") == data
