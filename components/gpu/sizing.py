@@ -33,6 +33,7 @@ from pulumi.dynamic import (
 )
 
 from components.gpu.catalog import PROVIDERS, GpuChoiceError, gpus_with_min_vram
+from components.providers.unknowns import is_unknown
 
 GIB = 2**30
 
@@ -127,12 +128,6 @@ def auto_gpu_ids(provider: str, need_gb: float, count: int = 1, model: str = "",
 # --------------------------------------------------------------------------------------------
 
 
-def _unknown(value: Any) -> bool:
-    from pulumi.output import Unknown
-
-    return isinstance(value, Unknown)
-
-
 class GpuSizingProvider(ResourceProvider):
     """Pure computation: `check` picks the GPUs, the other methods only keep what check chose."""
 
@@ -144,9 +139,9 @@ class GpuSizingProvider(ResourceProvider):
         basis = news.get("basis") or ""
         inputs = {"provider": provider, "needGb": need, "count": count, "model": model, "basis": basis}
         failures: list[CheckFailure] = []
-        if not _unknown(provider) and provider not in PROVIDERS:
+        if not is_unknown(provider) and provider not in PROVIDERS:
             failures.append(CheckFailure("provider", f"provider must be one of {', '.join(PROVIDERS)}"))
-        if not _unknown(count):
+        if not is_unknown(count):
             try:
                 count = int(float(count))
             except (TypeError, ValueError):
@@ -155,7 +150,7 @@ class GpuSizingProvider(ResourceProvider):
                 failures.append(CheckFailure("count", "count must be a whole number >= 1"))
             inputs["count"] = count
         if need is None:
-            why = f" ({basis})" if basis and not _unknown(basis) else ""
+            why = f" ({basis})" if basis and not is_unknown(basis) else ""
             failures.append(
                 CheckFailure(
                     "needGb",
@@ -163,14 +158,14 @@ class GpuSizingProvider(ResourceProvider):
                     "set gpu.minVramGb to a number of GB, or gpu.types",
                 )
             )
-        elif not _unknown(need):
+        elif not is_unknown(need):
             if not isinstance(need, (int, float)) or isinstance(need, bool) or need <= 0:
                 failures.append(
                     CheckFailure("needGb", f"needGb must be a positive number of GB, got {need!r}")
                 )
             else:
                 inputs["needGb"] = float(need)
-        if failures or any(_unknown(v) for v in (provider, need, count, model, basis)):
+        if failures or any(is_unknown(v) for v in (provider, need, count, model, basis)):
             # In preview, before the model is pinned, the need is not known yet: so are the GPUs.
             inputs["gpuIds"] = pulumi.output.Unknown() if not failures else []
             return CheckResult(inputs, failures)
@@ -183,7 +178,7 @@ class GpuSizingProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         keys = ("provider", "needGb", "count", "gpuIds", "model")
-        changed = [k for k in keys if _unknown(news.get(k)) or olds.get(k) != news.get(k)]
+        changed = [k for k in keys if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:

@@ -37,16 +37,11 @@ from pulumi.dynamic import (
 from components.gpu.sizing import HEADROOM, effective_task, estimate_vram
 from components.providers import credentials as creds
 from components.providers import hf_hub
+from components.providers.unknowns import is_unknown
 
 INPUT_KEYS = ("source", "repoId", "revision", "task")
 MAX_PINS = 32
 """Bound on the remembered ref -> sha pins, oldest dropped first."""
-
-
-def _unknown(value: Any) -> bool:
-    from pulumi.output import Unknown
-
-    return isinstance(value, Unknown)
 
 
 class HuggingFaceModelProvider(ResourceProvider):
@@ -64,7 +59,7 @@ class HuggingFaceModelProvider(ResourceProvider):
         task = news.get("task") or None
         failures: list[CheckFailure] = []
         inputs: dict[str, Any] = {"source": source, "repoId": None, "revision": None, "task": task}
-        if _unknown(source):
+        if is_unknown(source):
             inputs["repoId"] = inputs["revision"] = pulumi.output.Unknown()
         else:
             try:
@@ -73,7 +68,7 @@ class HuggingFaceModelProvider(ResourceProvider):
                 failures.append(CheckFailure("source", str(exc)))
             else:
                 inputs.update(source=ref.source, repoId=ref.repo_id, revision=ref.revision)
-        if task is not None and not _unknown(task) and task not in HEADROOM:
+        if task is not None and not is_unknown(task) and task not in HEADROOM:
             failures.append(
                 CheckFailure("task", f"unknown task {task!r}; use one of {', '.join(HEADROOM)}")
             )

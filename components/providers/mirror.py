@@ -37,17 +37,12 @@ from pulumi.dynamic import (
 
 from components.providers import credentials as creds
 from components.providers import hf_hub, mirror_copy, s3_client
+from components.providers.unknowns import is_unknown
 
 INPUT_KEYS = ("bucket", "endpoint", "region", "credential", "source", "include", "prefix")
 _ENDPOINT = re.compile(r"^https?://[^/\s]+/?$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _unknown(value: Any) -> bool:
-    from pulumi.output import Unknown
-
-    return isinstance(value, Unknown)
 
 
 def _source_identity(source: Any) -> Any:
@@ -59,7 +54,7 @@ def _source_identity(source: Any) -> Any:
 
 def _check_source(source: Any) -> tuple[dict[str, Any] | Any, Any, list[CheckFailure]]:
     """Normalised source, the destination prefix (or Unknown), and failures."""
-    if _unknown(source):
+    if is_unknown(source):
         return source, pulumi.output.Unknown(), []
     if not isinstance(source, dict) or source.get("kind") not in ("hf", "s3"):
         return source, None, [CheckFailure("source", "source must be {kind: hf, repoId, sha} or {kind: s3, ...}")]
@@ -67,16 +62,16 @@ def _check_source(source: Any) -> tuple[dict[str, Any] | Any, Any, list[CheckFai
     if source["kind"] == "hf":
         repo_id, sha = source.get("repoId"), source.get("sha")
         out = {"kind": "hf", "repoId": repo_id, "sha": sha}
-        if not _unknown(repo_id):
+        if not is_unknown(repo_id):
             try:
                 ref = hf_hub.parse_model_ref(str(repo_id))
                 if ref.revision != "main" or "@" in str(repo_id):
                     raise ValueError(f"repoId {repo_id!r} must be org/name without a revision; pass the sha separately")
             except ValueError as exc:
                 failures.append(CheckFailure("source.repoId", str(exc)))
-        if not _unknown(sha) and not (isinstance(sha, str) and _SHA.match(sha)):
+        if not is_unknown(sha) and not (isinstance(sha, str) and _SHA.match(sha)):
             failures.append(CheckFailure("source.sha", f"sha {sha!r} must be a 40-character commit sha (the model's pinned sha)"))
-        known = not any(_unknown(v) for v in (repo_id, sha))
+        known = not any(is_unknown(v) for v in (repo_id, sha))
         prefix = mirror_copy.prefix_for(str(repo_id), str(sha)) if known and not failures else None
         return out, prefix if known else pulumi.output.Unknown(), failures
     keys = ("endpoint", "region", "credential", "bucket", "prefix", "name", "revision")
@@ -100,7 +95,7 @@ def _check_source(source: Any) -> tuple[dict[str, Any] | Any, Any, list[CheckFai
         failures.append(
             CheckFailure("source.revision", f"revision {out['revision']!r} must be a label of letters, digits, '.', '_' and '-'")
         )
-    if any(_unknown(out[k]) for k in ("name", "revision")):
+    if any(is_unknown(out[k]) for k in ("name", "revision")):
         return out, pulumi.output.Unknown(), failures
     prefix = mirror_copy.prefix_for(str(out["name"]), str(out["revision"])) if not failures else None
     return out, prefix, failures
@@ -131,15 +126,15 @@ class ModelMirrorProvider(ResourceProvider):
             "prefix": prefix,
         }
         endpoint = inputs["endpoint"]
-        if not _unknown(endpoint):
+        if not is_unknown(endpoint):
             if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
                 failures.append(CheckFailure("endpoint", f"endpoint {endpoint!r} must be a URL with a scheme and host"))
             else:
                 inputs["endpoint"] = endpoint.rstrip("/")
-        if not _unknown(inputs["credential"]) and not creds.is_valid_s3_credential_name(str(inputs["credential"])):
+        if not is_unknown(inputs["credential"]) and not creds.is_valid_s3_credential_name(str(inputs["credential"])):
             failures.append(CheckFailure("credential", f"credential {inputs['credential']!r} must be lowercase letters and digits"))
         include = inputs["include"]
-        if not _unknown(include) and (not isinstance(include, list) or not all(isinstance(p, str) and p for p in include)):
+        if not is_unknown(include) and (not isinstance(include, list) or not all(isinstance(p, str) and p for p in include)):
             failures.append(CheckFailure("include", "include must be a list of glob patterns such as '*.safetensors'"))
         return CheckResult(inputs, failures)
 

@@ -31,6 +31,7 @@ from pulumi.dynamic import (
 
 from components.providers import credentials as creds
 from components.providers import s3_client
+from components.providers.unknowns import is_unknown
 
 EXPIRY_RULE_ID = "modelstack-expire"
 INPUT_KEYS = ("bucketName", "endpoint", "region", "credential", "versioning", "expireDays", "cors", "forceDestroy")
@@ -38,12 +39,6 @@ REPLACE_KEYS = ("bucketName", "endpoint", "region")
 CORS_METHODS = ("GET", "HEAD", "PUT", "POST", "DELETE")
 DELETE_ATTEMPTS = 5
 _ENDPOINT = re.compile(r"^https?://[^/\s]+/?$")
-
-
-def _unknown(value: Any) -> bool:
-    from pulumi.output import Unknown
-
-    return isinstance(value, Unknown)
 
 
 def _bucket_name_problem(name: str) -> str | None:
@@ -136,18 +131,18 @@ class S3BucketProvider(ResourceProvider):
             "endpoint": news.get("endpoint"),
             "region": news.get("region") or "auto",
             "credential": news.get("credential") or "default",
-            "versioning": bool(news.get("versioning")) if not _unknown(news.get("versioning")) else news.get("versioning"),
+            "versioning": bool(news.get("versioning")) if not is_unknown(news.get("versioning")) else news.get("versioning"),
             "expireDays": news.get("expireDays"),
             "cors": news.get("cors") or [],
-            "forceDestroy": bool(news.get("forceDestroy")) if not _unknown(news.get("forceDestroy")) else news.get("forceDestroy"),
+            "forceDestroy": bool(news.get("forceDestroy")) if not is_unknown(news.get("forceDestroy")) else news.get("forceDestroy"),
         }
         name = inputs["bucketName"]
-        if not _unknown(name):
+        if not is_unknown(name):
             problem = _bucket_name_problem(name) if isinstance(name, str) else "bucketName must be a string"
             if problem:
                 failures.append(CheckFailure("bucketName", problem))
         endpoint = inputs["endpoint"]
-        if not _unknown(endpoint):
+        if not is_unknown(endpoint):
             if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
                 failures.append(
                     CheckFailure("endpoint", f"endpoint {endpoint!r} must be a URL with a scheme and host, e.g. https://<account>.r2.cloudflarestorage.com")
@@ -155,17 +150,17 @@ class S3BucketProvider(ResourceProvider):
             else:
                 inputs["endpoint"] = endpoint.rstrip("/")
         credential = inputs["credential"]
-        if not _unknown(credential) and not creds.is_valid_s3_credential_name(str(credential)):
+        if not is_unknown(credential) and not creds.is_valid_s3_credential_name(str(credential)):
             failures.append(CheckFailure("credential", f"credential {credential!r} must be lowercase letters and digits"))
         expire = inputs["expireDays"]
-        if expire is not None and not _unknown(expire):
+        if expire is not None and not is_unknown(expire):
             try:
                 inputs["expireDays"] = int(float(expire))  # mocks and JSON hand ints over as floats
                 if not 1 <= inputs["expireDays"] <= 36500:
                     raise ValueError
             except (TypeError, ValueError):
                 failures.append(CheckFailure("expireDays", "expireDays must be a whole number of days from 1 to 36500"))
-        if not _unknown(inputs["cors"]):
+        if not is_unknown(inputs["cors"]):
             inputs["cors"], problems = normalise_cors(inputs["cors"])
             failures.extend(CheckFailure("cors", p) for p in problems)
         return CheckResult(inputs, failures)

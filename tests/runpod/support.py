@@ -102,3 +102,19 @@ class Driver:
 def leaks(text: str, **known: str) -> list[str]:
     """Names (never values) of the known secrets found in `text`, so a failing assert prints no secret."""
     return [name for name, value in known.items() if value in text]
+
+
+def plain_text(registration: Any) -> str:
+    """Everything in a registration's inputs that is not wrapped as a secret, as text."""
+    from components.offline import is_secret
+
+    def strip(value: Any) -> Any:
+        if is_secret(value):
+            return "[secret]"
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "__provider"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+
+    return json.dumps(strip(registration.inputs))

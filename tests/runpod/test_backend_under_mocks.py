@@ -8,9 +8,6 @@ platform is wired.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pulumi
 import pytest
 
@@ -20,6 +17,7 @@ from components.gpu.endpoint import GpuEndpoint
 from components.gpu.runpod_backend import excluded_gpu_types
 from components.offline import ProgramRun, Registration, is_secret, run_program, unwrap
 from inference import env as worker_env
+from tests.runpod.support import plain_text
 
 TEMPLATE = "pulumi-python:dynamic/runpod:Template"
 ENDPOINT = "pulumi-python:dynamic/runpod:Endpoint"
@@ -62,21 +60,6 @@ def runpod_program() -> None:
 @pytest.fixture(scope="module")
 def runs() -> dict[str, ProgramRun]:
     return {stack: run_program(stack, program=runpod_program) for stack in ("dev", "prod")}
-
-
-def plain_text(registration: Registration) -> str:
-    """Everything in a registration's inputs that is not wrapped as a secret, as text."""
-
-    def strip(value: Any) -> Any:
-        if is_secret(value):
-            return "[secret]"
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "__provider"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-
-    return json.dumps(strip(registration.inputs))
 
 
 def assert_runpod_model(run: ProgramRun, model_key: str, *, pools: list[str], workers: tuple[int, int],

@@ -15,7 +15,8 @@ import pytest
 
 from components.config import load_stack_config
 from components.gpu.endpoint import GpuEndpoint, RegistryCredential
-from components.offline import ProgramRun, Registration, is_secret, run_program, unwrap
+from components.offline import ProgramRun, is_secret, run_program, unwrap
+from tests.runpod.support import plain_text
 
 REGISTRY = "pulumi-python:dynamic/runpod:RegistryAuth"
 TEMPLATE = "pulumi-python:dynamic/runpod:Template"
@@ -48,21 +49,6 @@ def with_registry() -> ProgramRun:
 @pytest.fixture(scope="module")
 def without_registry() -> ProgramRun:
     return run_program("dev", program=program(None))
-
-
-def plain_text(registration: Registration) -> str:
-    """A registration's inputs with every secret replaced, as text."""
-
-    def strip(value: Any) -> Any:
-        if is_secret(value):
-            return "[secret]"
-        if isinstance(value, dict):
-            return {k: strip(v) for k, v in value.items() if k != "__provider"}
-        if isinstance(value, list):
-            return [strip(v) for v in value]
-        return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
-
-    return json.dumps(strip(registration.inputs))
 
 
 def test_the_template_pulls_with_the_registry_credential(with_registry: ProgramRun) -> None:

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi.dynamic import CheckFailure
-from pulumi.output import Unknown
-from pulumi.runtime import rpc
+
+from components.providers.unknowns import has_unknown, is_unknown
 
 # Modal's own rules (modal/_utils/name_utils.py): object names are 1-64 of [A-Za-z0-9-_.] and must
 # not look like an app id; environment names start with a letter or digit and may not start with en-.
@@ -24,18 +24,6 @@ ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 TAG = re.compile(r"^[a-zA-Z0-9._-]{1,50}$")
 
 
-def is_unknown(value: Any) -> bool:
-    return isinstance(value, Unknown) or (isinstance(value, str) and value == rpc.UNKNOWN)
-
-
-def has_unknown(value: Any) -> bool:
-    if is_unknown(value):
-        return True
-    if isinstance(value, Mapping):
-        return any(has_unknown(k) or has_unknown(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(has_unknown(v) for v in value)
-    return False
 
 
 class Checker:

@@ -23,25 +23,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ResourceProvider
-from pulumi.output import Unknown
 
 from components.providers.http import ApiError
 from components.providers.runpod import settings
 from components.providers.runpod.client import RunpodClient
+from components.providers.unknowns import has_unknown
 
 PROVIDER_KEY = "__provider"
 REQUIRED: Any = object()
 
 
-def has_unknown(value: Any) -> bool:
-    """True if a value, or anything inside it, is not known yet (preview)."""
-    if isinstance(value, Unknown):
-        return True
-    if isinstance(value, Mapping):
-        return any(has_unknown(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_unknown(v) for v in value)
-    return False
 
 
 def digest(value: Any) -> str:
