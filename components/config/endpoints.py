@@ -1,0 +1,204 @@
+"""GPU endpoints: which GPU, how many workers, and the Modal- or Runpod-specific deploy settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from components.config.base import StrictModel, check_env_names
+from components.gpu.catalog import GpuChoiceError, gpus_named
+
+
+class GpuSpec(StrictModel):
+    """Which GPU a worker gets: exactly one of minVramGb, types or type."""
+
+    min_vram_gb: float | Literal["auto"] | None = None
+    """Cheapest GPUs with at least this much memory; `auto` sizes from the pinned model."""
+    types: list[str] | None = None
+    """Provider GPU ids or Runpod GPU type names, in priority order."""
+    type: str | None = None
+    count: int = Field(default=1, ge=1, le=8)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> GpuSpec:
+        given = [k for k in ("min_vram_gb", "types", "type") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "set exactly one of minVramGb (a number or 'auto'), types (a list) or type "
+                f"(one GPU); got {', '.join(to_camel(k) for k in given) or 'none'}"
+            )
+        if isinstance(self.min_vram_gb, float) and self.min_vram_gb <= 0:
+            raise ValueError("minVramGb must be a positive number of GB or 'auto'")
+        if self.types is not None and not self.types:
+            raise ValueError("types must list at least one GPU")
+        return self
+
+    def names(self) -> list[str]:
+        if self.types is not None:
+            return list(self.types)
+        return [self.type] if self.type is not None else []
+
+
+class Workers(StrictModel):
+    min: int = Field(default=0, ge=0)
+    """Always-on workers (billed 24/7)."""
+    max: int = Field(default=1, ge=1, le=100)
+    buffer: int = Field(default=0, ge=0)
+    """Extra idle workers kept warm beyond current load (Modal buffer_containers)."""
+
+    @model_validator(mode="after")
+    def _max_at_least_min(self) -> Workers:
+        if self.max < self.min:
+            raise ValueError(f"max: must be >= min ({self.min}); raise max or lower min")
+        return self
+
+
+class Scaling(StrictModel):
+    type: Literal["queueDelay", "requestCount"] = "queueDelay"
+    value: float = Field(default=4, gt=0)
+    """Seconds of queue delay, or in-flight requests per worker, before another worker starts."""
+
+
+class ModalVolumeSettings(StrictModel):
+    """A Modal volume an app mounts; the stack creates it and deletes it with the stack."""
+
+    name: str | None = None
+    """Modal volume name; defaults to <app name>-<mount path>."""
+    seed_dir: str | None = None
+    """A directory of this repository uploaded into the volume (only changed files are re-sent)."""
+    seed_bucket: str | None = None
+    """Key of a `kind: s3` bucket in modelstack:buckets whose objects seed the volume instead of
+    seedDir (read with that bucket's credential). Objects changed in the bucket reach the volume on
+    `pulumi up --refresh`: the refresh lists the bucket, the up copies only what changed."""
+    seed_prefix: str | None = None
+    """With seedBucket: the objects under this prefix (a folder) are seeded, relative names kept.
+    Default: the whole bucket."""
+    seed_path: str = "/"
+    """Where in the volume the seed lands."""
+
+    @field_validator("seed_prefix")
+    @classmethod
+    def _seed_prefix(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("/"):
+            raise ValueError(f"object keys do not start with '/'; write {value.lstrip('/')!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_seed_source(self) -> ModalVolumeSettings:
+        if self.seed_bucket is not None and self.seed_dir is not None:
+            raise ValueError(
+                "seedBucket: cannot be combined with seedDir; seed the volume from a bucket or from a "
+                "directory of this repository, not both"
+            )
+        if self.seed_prefix is not None and self.seed_bucket is None:
+            raise ValueError("seedPrefix: only applies with seedBucket; add seedBucket or remove seedPrefix")
+        return self
+
+
+class ModalSettings(StrictModel):
+    """How a `provider: modal` endpoint is deployed. Every field has a safe default."""
+
+    environment: str = "main"
+    """The Modal environment, always explicit: deploying to the wrong one is the classic mistake."""
+    app_name: str | None = None
+    """The Modal app name; defaults to modelstack-<stack>-<model>. Set it when other code looks the
+    app up by name (`modal.Function.from_name`)."""
+    app_file: str = "inference/modal_app.py"
+    """The Modal app to deploy: ours, or your own file in this repository."""
+    include: list[str] = Field(default_factory=list)
+    """More paths the deploy depends on (they join the source hash, so editing them redeploys)."""
+    web_endpoints: list[str] = Field(default_factory=lambda: ["Model.web"])
+    """`Class.method` or function names whose web URLs the endpoint exports; the first is its url."""
+    volumes: dict[str, ModalVolumeSettings] = Field(
+        default_factory=lambda: {"/cache": ModalVolumeSettings()}
+    )
+    """Mount path -> volume. The default caches Hugging Face downloads across containers."""
+    secrets: list[str] = Field(default_factory=list)
+    """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
+    warm_schedule: str | None = None
+    """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+    proxy_auth: bool = True
+    """The web endpoints require Modal proxy auth: callers send a workspace proxy auth token (Modal
+    dashboard, or `modal workspace proxy-tokens create`) as Modal-Key/Modal-Secret headers; a service
+    that routes to the model must map it (MODAL_PROXY_TOKEN_ID/_SECRET in secretEnv). false makes
+    them public: anyone who learns the URL can start GPU containers."""
+
+    @field_validator("app_name")
+    @classmethod
+    def _app_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,47}", value):
+            raise ValueError(
+                f"appName {value!r} must be up to 48 lowercase letters, digits and hyphens (it is part of web URLs)"
+            )
+        return value
+
+    @field_validator("volumes")
+    @classmethod
+    def _mount_paths(cls, value: dict[str, ModalVolumeSettings]) -> dict[str, ModalVolumeSettings]:
+        for path in value:
+            if not path.startswith("/") or path == "/":
+                raise ValueError(f"volume mount path {path!r} must be an absolute path such as /data")
+        return value
+
+    @field_validator("warm_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError(f"warmSchedule {value!r} must be a 5-field cron expression, e.g. '*/15 8-18 * * 1-5'")
+        return value
+
+
+class RunpodSettings(StrictModel):
+    """Runpod-only settings of a `provider: runpod` endpoint."""
+
+    container_disk_gb: int = Field(default=50, ge=5, le=2000)
+    """Scratch disk per worker: room for the model snapshot the worker downloads on a cold start."""
+
+
+class Endpoint(StrictModel):
+    provider: Literal["runpod", "modal"]
+    gpu: GpuSpec
+    workers: Workers = Field(default_factory=Workers)
+    idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    """How long an idle worker stays up before scaling down (Modal scaledown_window)."""
+    execution_timeout_seconds: int = Field(default=600, ge=1, le=86400)
+    scaling: Scaling = Field(default_factory=Scaling)
+    flashboot: bool = True
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    """Environment variable -> name of a `modelstack:secrets` entry, or a credential the worker needs
+    at run time: `credentials.hfToken` (gated models) or `credentials.s3.<name>.accessKeyId` /
+    `.secretAccessKey`. Values reach the worker only as provider secrets."""
+    image: str = "images/worker"
+    """Image build directory, or an image reference pinned by digest."""
+    data_centers: list[str] = Field(default_factory=list)
+    modal: ModalSettings | None = None
+    """Modal deploy settings (provider modal only)."""
+    runpod: RunpodSettings | None = None
+    """Runpod settings (provider runpod only)."""
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_env_names(value)
+
+    @model_validator(mode="after")
+    def _provider_settings(self) -> Endpoint:
+        for other in ("modal", "runpod"):
+            if other != self.provider and getattr(self, other) is not None:
+                raise ValueError(f"{other}: only applies to provider {other}; remove it or change provider")
+        return self
+
+    @model_validator(mode="after")
+    def _gpu_names_known(self) -> Endpoint:
+        names = self.gpu.names()
+        if names:
+            try:
+                gpus_named(self.provider, names)
+            except GpuChoiceError as exc:
+                raise ValueError(f"gpu: {exc}") from None
+        return self
+
