@@ -7,6 +7,8 @@ import re
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from components.limits import cloudrun
+
 PROJECT = "modelstack"
 NAMESPACE = f"{PROJECT}:"
 
@@ -25,10 +27,8 @@ TOP_LEVEL_KEYS = (
 # Keys whose values carry secrets: they must arrive as Pulumi secrets.
 SECRET_TOP_LEVEL_KEYS = ("credentials", "secrets")
 
-# Cloud Run regions (https://cloud.google.com/run/docs/locations), which bound where a stack lives.
-GCP_REGIONS = frozenset(
-    ["africa-south1", "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2", "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10", "europe-west12", "me-central1", "me-central2", "me-west1", "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "southamerica-east1", "southamerica-west1", "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4"]
-)
+# Cloud Run regions bound where a stack lives.
+GCP_REGIONS = cloudrun.REGIONS
 GCS_MULTI_REGIONS = frozenset({"US", "EU", "ASIA"})
 FIRESTORE_MULTI_REGIONS = frozenset({"nam5", "eur3"})
 
@@ -46,7 +46,7 @@ BUCKET_SOURCE = re.compile(r"^s3://(?P<bucket>[a-z](?:[a-z0-9-]{0,29}[a-z0-9])?)
 DIGEST_REF = re.compile(r"^[a-z0-9.-]+(?::[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}$")
 
 # Reserved by Cloud Run; setting them is rejected by the API at deploy time, so catch it here.
-RESERVED_ENV = frozenset({"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"})
+RESERVED_ENV = cloudrun.RESERVED_ENV
 
 
 def check_logical_name(name: str, what: str) -> str:

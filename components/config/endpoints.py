@@ -10,6 +10,9 @@ from pydantic.alias_generators import to_camel
 
 from components.config.base import StrictModel, check_env_names
 from components.gpu.catalog import GpuChoiceError, gpus_named
+from components.limits import Bound, max_gpu_count
+from components.limits import modal as modal_limits
+from components.limits import runpod as runpod_limits
 
 
 class GpuSpec(StrictModel):
@@ -20,7 +23,7 @@ class GpuSpec(StrictModel):
     types: list[str] | None = None
     """Provider GPU ids or Runpod GPU type names, in priority order."""
     type: str | None = None
-    count: int = Field(default=1, ge=1, le=8)
+    count: int = Field(default=1, ge=1, le=max(modal_limits.GPU_COUNT.maximum, runpod_limits.GPU_COUNT.maximum))
 
     @model_validator(mode="after")
     def _exactly_one(self) -> GpuSpec:
@@ -45,7 +48,7 @@ class GpuSpec(StrictModel):
 class Workers(StrictModel):
     min: int = Field(default=0, ge=0)
     """Always-on workers (billed 24/7)."""
-    max: int = Field(default=1, ge=1, le=100)
+    max: int = Field(default=1, ge=1, le=runpod_limits.WORKERS.maximum)
     buffer: int = Field(default=0, ge=0)
     """Extra idle workers kept warm beyond current load (Modal buffer_containers)."""
 
@@ -154,17 +157,31 @@ class ModalSettings(StrictModel):
 class RunpodSettings(StrictModel):
     """Runpod-only settings of a `provider: runpod` endpoint."""
 
-    container_disk_gb: int = Field(default=50, ge=5, le=2000)
+    container_disk_gb: int = Field(default=50, **runpod_limits.CONTAINER_DISK.field_args())
     """Scratch disk per worker: room for the model snapshot the worker downloads on a cold start."""
+
+
+# Per provider: (config key, the vendor's bound) for settings both providers have under one name.
+_TIMEOUT_LIMITS: dict[str, tuple[tuple[str, str, Bound], ...]] = {
+    "modal": (
+        ("idle_timeout_seconds", "Modal's scaledown window", modal_limits.SCALEDOWN_WINDOW),
+        ("execution_timeout_seconds", "Modal's function timeout", modal_limits.TIMEOUT),
+    ),
+    "runpod": (
+        ("idle_timeout_seconds", "Runpod's idle timeout", runpod_limits.IDLE_TIMEOUT),
+        ("execution_timeout_seconds", "Runpod's execution timeout", runpod_limits.EXECUTION_TIMEOUT),
+    ),
+}
 
 
 class Endpoint(StrictModel):
     provider: Literal["runpod", "modal"]
     gpu: GpuSpec
     workers: Workers = Field(default_factory=Workers)
-    idle_timeout_seconds: int = Field(default=60, ge=1, le=3600)
-    """How long an idle worker stays up before scaling down (Modal scaledown_window)."""
-    execution_timeout_seconds: int = Field(default=600, ge=1, le=86400)
+    idle_timeout_seconds: int = Field(default=60, ge=1)
+    """How long an idle worker stays up before scaling down (Modal scaledown_window). Its bounds are
+    the provider's (`components/limits`), checked in `_vendor_limits`."""
+    execution_timeout_seconds: int = Field(default=600, ge=1)
     scaling: Scaling = Field(default_factory=Scaling)
     flashboot: bool = True
     env: dict[str, str] = Field(default_factory=dict)
@@ -202,3 +219,25 @@ class Endpoint(StrictModel):
                 raise ValueError(f"gpu: {exc}") from None
         return self
 
+
+    @model_validator(mode="after")
+    def _vendor_limits(self) -> Endpoint:
+        """Bounds that differ by provider: what passes here, the vendor's API accepts."""
+        for field, what, bound in _TIMEOUT_LIMITS[self.provider]:
+            problem = bound.problem(getattr(self, field))
+            if problem:
+                raise ValueError(f"{to_camel(field)}: {problem} ({what})")
+        names = self.gpu.names()
+        if names and self.gpu.count > 1:
+            try:
+                gpus = gpus_named(self.provider, names)
+            except GpuChoiceError:
+                return self  # reported by _gpu_names_known
+            too_few = [g.id for g in gpus if self.gpu.count > max_gpu_count(self.provider, g.id)]
+            if too_few:
+                cap = min(max_gpu_count(self.provider, g) for g in too_few)
+                raise ValueError(
+                    f"gpu.count: {', '.join(too_few)} take at most {cap} GPUs per worker on {self.provider}, "
+                    f"not {self.gpu.count}; lower count or choose a larger GPU"
+                )
+        return self

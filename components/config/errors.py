@@ -9,6 +9,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from components.config.stack import ModelstackConfig
+from components.limits.bounds import Bound, show_number
 
 
 class ConfigError(Exception):
@@ -94,6 +95,8 @@ def _message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return f"must be one of {expected}"
+    if kind in _BOUND_ERRORS:
+        return _bound_message(error, loc)
     msg = str(error["msg"])
     if msg.startswith("Value error, "):
         return msg[len("Value error, ") :]
@@ -115,3 +118,26 @@ def problems_from(exc: ValidationError, namespace_key: str) -> list[str]:
         problems.append(f"{path}: {message}")
     return problems
 
+
+
+_BOUND_ERRORS = ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+
+
+def _bound_message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """A number out of range, worded as the providers' checks word it (`components/limits`):
+    both ends of the field's range, and the value given (numbers are never secrets)."""
+    ctx = error.get("ctx", {})
+    if "gt" in ctx or "lt" in ctx:
+        limit = ctx.get("gt", ctx.get("lt"))
+        return f"must be {'greater' if 'gt' in ctx else 'less'} than {show_number(limit)}, not {error.get('input')}"
+    minimum, maximum = ctx.get("ge"), ctx.get("le")
+    owner = _model_at(loc)
+    field = next((f for n, f in owner.model_fields.items() if loc[-1] in (n, f.alias)), None) if owner else None
+    for meta in field.metadata if field is not None else ():
+        minimum = getattr(meta, "ge", minimum)
+        maximum = getattr(meta, "le", maximum)
+    value = error.get("input")
+    bound = Bound(minimum if minimum is not None else float("-inf"), maximum, "")
+    if minimum is None:
+        return f"must be at most {maximum}, not {value}"
+    return bound.problem(float(value)) or f"must be {bound.describe()}, not {value}"

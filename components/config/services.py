@@ -14,14 +14,15 @@ from components.config.base import (
     StrictModel,
     check_env_names,
 )
+from components.limits import cloudrun
 
 
 class Probe(StrictModel):
     path: str = "/healthz"
-    initial_delay_seconds: int = Field(default=0, ge=0, le=240)
-    period_seconds: int = Field(default=10, ge=1, le=240)
-    timeout_seconds: int = Field(default=3, ge=1, le=240)
-    failure_threshold: int = Field(default=3, ge=1, le=100)
+    initial_delay_seconds: int = Field(default=0, **cloudrun.PROBE_INITIAL_DELAY.field_args())
+    period_seconds: int = Field(default=10, **cloudrun.PROBE_SECONDS.field_args())
+    timeout_seconds: int = Field(default=3, **cloudrun.PROBE_SECONDS.field_args())
+    failure_threshold: int = Field(default=3, **cloudrun.PROBE_FAILURE_THRESHOLD.field_args())
 
     @field_validator("path")
     @classmethod
@@ -69,13 +70,13 @@ class Redis(StrictModel):
 class Service(StrictModel):
     image: str
     """Build directory with a Dockerfile (images/gateway), or an image reference pinned by digest."""
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, **cloudrun.PORT.field_args())
     cpu: Literal["1", "2", "4", "8"] = "1"
     memory: str = "512Mi"
-    min_instances: int = Field(default=0, ge=0, le=1000)
-    max_instances: int = Field(default=10, ge=1, le=1000)
-    concurrency: int = Field(default=80, ge=1, le=1000)
-    timeout_seconds: int = Field(default=300, ge=1, le=3600)
+    min_instances: int = Field(default=0, **cloudrun.MIN_INSTANCES.field_args())
+    max_instances: int = Field(default=10, **cloudrun.MAX_INSTANCES.field_args())
+    concurrency: int = Field(default=80, **cloudrun.CONCURRENCY.field_args())
+    timeout_seconds: int = Field(default=300, **cloudrun.REQUEST_TIMEOUT.field_args())
     public: bool = False
     """Let anyone invoke the service (allUsers run.invoker). Otherwise IAM-authenticated only."""
     ingress: Literal["all", "internal", "internalAndCloudLoadBalancing"] = "all"
@@ -114,7 +115,7 @@ class Service(StrictModel):
         if not MEMORY.match(value):
             raise ValueError(f"memory {value!r} must be like 512Mi or 2Gi")
         mib = int(value[:-2]) * (1024 if value.endswith("Gi") else 1)
-        if not 128 <= mib <= 32 * 1024:
+        if cloudrun.MEMORY_MIB.problem(mib):
             raise ValueError(f"memory {value!r} must be between 128Mi and 32Gi")
         return value
 

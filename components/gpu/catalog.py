@@ -15,6 +15,8 @@ from typing import Literal
 
 import yaml
 
+from components.limits import max_gpu_count
+
 Provider = Literal["runpod", "modal"]
 PROVIDERS: tuple[Provider, ...] = ("runpod", "modal")
 
@@ -96,9 +98,12 @@ def catalog_for(provider: Provider) -> ProviderCatalog:
 
 
 def gpus_with_min_vram(provider: Provider, min_vram_gb: float, count: int = 1) -> list[Gpu]:
-    """Every GPU whose memory (times `count` GPUs per worker) fits the need, cheapest first."""
+    """Every GPU whose memory (times `count` GPUs per worker) fits the need, cheapest first; GPUs
+    the provider cannot attach `count` of to one worker (Modal's A10G: 4) are left out."""
     catalog = catalog_for(provider)
-    fitting = [g for g in catalog.by_price() if g.vram_gb * count >= min_vram_gb]
+    fitting = [
+        g for g in catalog.by_price() if g.vram_gb * count >= min_vram_gb and count <= max_gpu_count(provider, g.id)
+    ]
     if not fitting:
         largest = catalog.largest()
         raise GpuChoiceError(

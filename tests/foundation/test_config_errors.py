@@ -38,7 +38,7 @@ CASES = {
     ),
     "negative size": (
         put("buckets.artifacts.expireDays", -1),
-        "modelstack:buckets.artifacts.expireDays: input should be greater than or equal to 1",
+        "modelstack:buckets.artifacts.expireDays: must be between 1 and 36500, not -1",
     ),
     "wrong type": (
         put("models.flux.endpoint.workers.max", "lots"),
@@ -150,7 +150,7 @@ CASES = {
     ),
     "non-positive budget": (
         put("budget", {"monthlyUsd": -5}),
-        "modelstack:budget.monthlyUsd: input should be greater than 0",
+        "modelstack:budget.monthlyUsd: must be greater than 0, not -5",
     ),
 }
 

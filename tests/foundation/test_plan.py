@@ -57,7 +57,7 @@ def test_invalid_config_exits_non_zero_with_every_problem(tmp_path):
         "config is invalid (2 problems):",
         "  - modelstack:servces: unknown key; remove it or fix its spelling (allowed: environment, budget, "
         "credentials, buckets, secrets, firestore, redis, models, services)",
-        "  - modelstack:buckets.logs.expireDays: input should be greater than or equal to 1",
+        "  - modelstack:buckets.logs.expireDays: must be between 1 and 36500, not 0",
     ]
 
 

@@ -153,7 +153,7 @@ def test_usage_config_errors_name_the_key():
         "activeHoursPerDay, or unitsPerMonth (with secondsPerUnit); got requestsPerDay, activeHoursPerDay": {
             "requestsPerDay": 10, "secondsPerRequest": 1, "activeHoursPerDay": 2
         },
-        "modelstack:models.flux.usage.activeHoursPerDay: input should be less than or equal to 24": {"activeHoursPerDay": 25},
+        "modelstack:models.flux.usage.activeHoursPerDay: must be between 0 and 24, not 25": {"activeHoursPerDay": 25},
     }
     for expected, value in cases.items():
         with pytest.raises(ConfigError) as err:
@@ -168,7 +168,7 @@ def test_usage_config_errors_name_the_key():
     ]
     with pytest.raises(ConfigError) as err:
         check(mutated(lambda r: r["buckets"]["artifacts"].update({"storedGb": -1})))
-    assert err.value.problems == ["modelstack:buckets.artifacts.storedGb: input should be greater than or equal to 0"]
+    assert err.value.problems == ["modelstack:buckets.artifacts.storedGb: must be at least 0, not -1"]
 
 
 def test_dominant_items_are_the_few_that_make_most_of_the_cost():

@@ -71,5 +71,6 @@ def test_caption_boundaries_per_video():
 
 def test_caption_boundaries_free_credit_hours():
     """'Free tier includes $30/month credits (enough for ~27 hours of A10G GPU)'."""
-    item = endpoint_item("b", modal("A10G", idle=1), Usage(activeHoursPerDay=27 / (HOURS_PER_MONTH / 24)))
+    # idle=2: the shortest scaledown window Modal accepts (components/limits/modal.py).
+    item = endpoint_item("b", modal("A10G", idle=2), Usage(activeHoursPerDay=27 / (HOURS_PER_MONTH / 24)))
     assert item.monthly.expected == pytest.approx(30, abs=0.5)

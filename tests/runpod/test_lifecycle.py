@@ -264,10 +264,10 @@ def test_check_reports_every_problem_offline(stack: Stack, runpod_fake: FakeRunp
                                  "gpuPools": [], "bogus": 1})
     reasons = {f.property: f.reason for f in result.failures}
     assert reasons["bogus"].startswith("unknown input 'bogus'")
-    assert reasons["name"] == "name must not be empty"
-    assert reasons["workersMax"] == "workersMax must be a whole number, not 1.5"
-    assert reasons["flashboot"].startswith("flashboot must be one of OFF, FLASHBOOT, PRIORITY_FLASHBOOT")
-    assert reasons["gpuPools"] == "gpuPools must list at least 1"
+    assert reasons["name"] == "must not be empty"
+    assert reasons["workersMax"] == "must be a whole number, not 1.5"
+    assert reasons["flashboot"].startswith("must be one of OFF, FLASHBOOT, PRIORITY_FLASHBOOT")
+    assert reasons["gpuPools"] == "must list at least 1"
 
     result = provider.check({}, {"name": "x", "image": "img", "templateId": "t1", "gpuPools": ["ADA_24"],
                                  "workersMin": 3, "workersMax": 1})

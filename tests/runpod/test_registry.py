@@ -219,13 +219,13 @@ def test_check_validates_offline_fills_a_salt_and_tolerates_unknowns(stack: Stac
     reasons = {f.property: f.reason for f in result.failures}
     assert reasons["bogus"].startswith("unknown input 'bogus'; RegistryAuth takes name, username, password")
     assert "must be letters, digits" in reasons["name"]
-    assert reasons["username"] == "username must not start or end with whitespace"
-    assert reasons["password"] == "password must be a string, not int"
+    assert reasons["username"] == "must not start or end with whitespace"
+    assert reasons["password"] == "must be a string, not int"
     missing = {f.property: f.reason for f in provider.check({}, {"name": "n"}).failures}
-    assert missing == {"username": "username is required", "password": "password is required"}
+    assert missing == {"username": "is required", "password": "is required"}
     too_long = "k" * 70_000
     failures = provider.check({}, credential(too_long)).failures
-    assert [f.reason for f in failures] == ["password must be at most 65536 characters"]
+    assert [f.reason for f in failures] == ["must be at most 65536 characters"]
     assert leaks(repr(failures), password=too_long) == []
 
     # The provider owns the salt: made once, kept from the previous inputs, never taken from the user.
@@ -245,7 +245,7 @@ def test_check_validates_offline_fills_a_salt_and_tolerates_unknowns(stack: Stac
     diff = stack.registries.diff(credential(username="oauth2accesstoken"), registry)
     assert diff.replaces == ["username"] and diff.delete_before_replace is True
     assert stack.registries.diff(credential(), registry).changes is False
-    with pytest.raises(CheckFailedError, match="password must not be empty"):
+    with pytest.raises(CheckFailedError, match="password: must not be empty"):
         stack.registries.up(credential("   "), registry)
     assert runpod_fake.requests == []  # check and diff never touch the network
 

@@ -34,6 +34,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.output import Unknown
 
+from components.limits import modal as modal_limits
 from components.providers import credentials as creds
 from components.providers.modal import hashing
 from components.providers.modal.inputs import (
@@ -135,11 +136,11 @@ class AppProvider(ResourceProvider):
             "sourceFile": c.string("sourceFile", DEFAULT_SOURCE),
             "include": c.string_list("include"),
             "gpu": c.string_list("gpu"),
-            "minContainers": c.integer("minContainers", 0, 0, 1000),
-            "maxContainers": c.integer("maxContainers", 0, 0, 1000),
-            "bufferContainers": c.integer("bufferContainers", 0, 0, 1000),
-            "scaledownWindow": c.integer("scaledownWindow", 60, 2, 20 * 60),
-            "timeout": c.integer("timeout", 300, 1, 24 * 3600),
+            "minContainers": c.integer("minContainers", 0, modal_limits.CONTAINERS),
+            "maxContainers": c.integer("maxContainers", 0, modal_limits.CONTAINERS),
+            "bufferContainers": c.integer("bufferContainers", 0, modal_limits.CONTAINERS),
+            "scaledownWindow": c.integer("scaledownWindow", 60, modal_limits.SCALEDOWN_WINDOW),
+            "timeout": c.integer("timeout", 300, modal_limits.TIMEOUT),
             "secrets": c.string_list("secrets"),
             "volumes": c.string_map("volumes"),
             "env": c.string_map("env", ENV_VAR, "environment variable name"),

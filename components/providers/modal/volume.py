@@ -32,6 +32,7 @@ import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.output import Unknown
 
+from components.limits import modal as modal_limits
 from components.providers import credentials as creds
 from components.providers import s3_client
 from components.providers.modal import bucket_seed, hashing
@@ -138,7 +139,7 @@ class VolumeProvider(ResourceProvider):
         inputs: dict[str, Any] = {
             "name": c.object_name("name", "Volume"),
             "environment": c.environment(),
-            "version": c.integer("version", 0, 0, 2),
+            "version": c.integer("version", 0, modal_limits.VOLUME_VERSION),
             "seedDir": c.string("seedDir"),
             "seedPath": c.string("seedPath", "/"),
         }

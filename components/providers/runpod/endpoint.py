@@ -28,6 +28,7 @@ import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
+from components.limits import runpod as runpod_limits
 from components.providers.http import ApiError, create_once, retry_while_in_use
 from components.providers.runpod import settings
 from components.providers.runpod.base import (
@@ -73,7 +74,7 @@ def _cpu_flavors(value: Any) -> list[dict[str, Any]]:
     for item in value:
         if not isinstance(item, Mapping) or set(item) != {"id", "vcpuCount"}:
             raise ValueError("entries must be {id, vcpuCount}")
-        count = integer(minimum=2)(item["vcpuCount"])
+        count = integer(runpod_limits.CPU_VCPUS)(item["vcpuCount"])
         if count & (count - 1):
             raise ValueError(f"vcpuCount must be a power of two, not {count}")
         flavors.append({"id": text()(item["id"]), "vcpuCount": count})
@@ -96,20 +97,20 @@ class EndpointProvider(RunpodProvider):
         Field("templateRevision", optional(text(allow_empty=True)), default=None),
         Field("image", optional(text(max_len=500)), default=None, compare=False),
         Field("args", optional(text(allow_empty=True)), default=None, compare=False),
-        Field("containerDiskGb", optional(integer(minimum=1, maximum=1000)), default=None, compare=False),
+        Field("containerDiskGb", optional(integer(runpod_limits.CONTAINER_DISK)), default=None, compare=False),
         Field("env", optional(string_map(key_pattern=is_env_name, what="environment variable")), default=None,
               compare=False),
         Field("registryAuthId", optional(text()), default=None, compare=False),
         Field("gpuPools", optional(string_list(min_items=1, unique=True)), default=None),
-        Field("gpuCount", optional(integer(minimum=1, maximum=8)), default=None),
+        Field("gpuCount", optional(integer(runpod_limits.GPU_COUNT)), default=None),
         Field("excludedGpuTypes", optional(string_list(unique=True)), default=None),
         Field("cpu", optional(_cpu_flavors), default=None),
-        Field("workersMin", integer(minimum=0), default=0),
-        Field("workersMax", integer(minimum=0), default=1),
-        Field("idleTimeoutSeconds", optional(integer(minimum=1, maximum=3600)), default=5),
+        Field("workersMin", integer(runpod_limits.WORKERS), default=0),
+        Field("workersMax", integer(runpod_limits.WORKERS), default=1),
+        Field("idleTimeoutSeconds", optional(integer(runpod_limits.IDLE_TIMEOUT)), default=5),
         Field("scalerType", one_of(QUEUE_DELAY, REQUEST_COUNT), default=QUEUE_DELAY),
-        Field("scalerValue", number(minimum=0.5), default=4),
-        Field("executionTimeoutSeconds", integer(minimum=1, maximum=7 * 24 * 3600), default=600),
+        Field("scalerValue", number(runpod_limits.QUEUE_DELAY), default=4),
+        Field("executionTimeoutSeconds", integer(runpod_limits.EXECUTION_TIMEOUT), default=600),
         Field("flashboot", _flashboot, default="OFF"),
         Field("networkVolumeIds", string_list(unique=True), default=[]),
         Field("dataCenterIds", string_list(unique=True), default=[]),

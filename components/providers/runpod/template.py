@@ -21,6 +21,7 @@ import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
+from components.limits import runpod as runpod_limits
 from components.providers.http import create_once, retry_while_in_use
 from components.providers.runpod.base import (
     Field,
@@ -62,7 +63,7 @@ class TemplateProvider(RunpodProvider):
         Field("name", text(max_len=200)),
         Field("image", text(max_len=500)),
         Field("args", text(allow_empty=True), default=""),
-        Field("containerDiskGb", integer(minimum=1, maximum=1000), default=20),
+        Field("containerDiskGb", integer(runpod_limits.CONTAINER_DISK), default=20),
         Field("ports", string_list(unique=True), default=[]),
         Field("env", string_map(key_pattern=is_env_name, what="environment variable"), default={}),
         Field("registryAuthId", optional(text()), default=None),

@@ -18,6 +18,7 @@ import pulumi
 import pulumi.dynamic
 from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
+from components.limits import runpod as runpod_limits
 from components.providers.http import ApiError, create_once, retry_while_in_use
 from components.providers.runpod.base import (
     Field,
@@ -36,7 +37,7 @@ class VolumeProvider(RunpodProvider):
     kind = "NetworkVolume"
     fields = (
         Field("name", text(max_len=200)),
-        Field("sizeGb", integer(minimum=10, maximum=4096)),
+        Field("sizeGb", integer(runpod_limits.NETWORK_VOLUME_SIZE)),
         Field("dataCenterId", text(), replace=True),
         Field("storageType", optional(one_of("STANDARD", "HIGH_PERFORMANCE")), default=None, replace=True),
     )
