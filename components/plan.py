@@ -25,30 +25,25 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components import budget
-from components.budget import BudgetDecision
 from components.config import ConfigError, validate_flat
-from components.cost import CostEstimate, estimate
+from components.cost import estimate
 from components.offline import (
     REPO_ROOT,
-    ProgramRun,
     StackFileError,
     load_stack_file,
     redact,
     run_program,
 )
-from components.review.against import AgainstError, Comparison, compare
-from components.review.policies import PolicyReport, evaluate_run
+from components.review.against import AgainstError, compare
+from components.review.policies import evaluate_run
+from components.review.report import EXIT_BLOCKED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, Plan, PlanRow
 from policy.context import context_from_config
 
-EXIT_OK = 0
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-EXIT_BLOCKED = 3
+__all__ = ["EXIT_BLOCKED", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "Plan", "PlanRow", "build_plan", "main"]
 
 # The inputs a reviewer cares about, per resource type. Paths are dotted into nested inputs.
 KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -87,67 +82,6 @@ KEY_PROPERTIES: dict[str, tuple[str, ...]] = {
 HIDDEN_INPUTS = frozenset({"__provider"})
 # How deep unknown types' nested inputs are flattened into dotted paths (`workers.max`).
 FLATTEN_DEPTH = 3
-
-
-@dataclass
-class PlanRow:
-    depth: int
-    type: str
-    name: str
-    protect: bool
-    custom: bool
-    properties: dict[str, Any]
-    urn: str = ""
-    parent: str = ""
-
-
-@dataclass
-class Plan:
-    stack: str
-    rows: list[PlanRow] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    run: ProgramRun | None = None
-    cost: CostEstimate | None = None
-    budget: BudgetDecision | None = None
-    policy: PolicyReport | None = None
-    comparison: Comparison | None = None
-
-    @property
-    def ok(self) -> bool:
-        """The config is valid and the program ran."""
-        return not self.errors
-
-    @property
-    def blocked_by(self) -> list[str]:
-        """Why `pulumi preview` would fail for this plan (empty when it would not)."""
-        reasons = []
-        if self.budget is not None and self.budget.blocked:
-            reasons.append("budget")
-        if self.policy is not None and self.policy.blocked:
-            reasons.append("policy")
-        return reasons
-
-    @property
-    def status(self) -> str:
-        """invalid, blocked, warning (advisories, budget overrun not enforced) or ok."""
-        if self.errors:
-            return "invalid"
-        if self.blocked_by:
-            return "blocked"
-        warned = (self.budget is not None and self.budget.exceeded) or (
-            self.policy is not None and self.policy.advisory_violations > 0
-        )
-        return "warning" if warned else "ok"
-
-    @property
-    def exit_code(self) -> int:
-        return {"invalid": EXIT_INVALID, "blocked": EXIT_BLOCKED}.get(self.status, EXIT_OK)
-
-    @property
-    def resource_count(self) -> int:
-        return sum(1 for r in self.rows if r.custom)
 
 
 def _lookup(inputs: Any, path: str) -> Any:

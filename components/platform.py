@@ -45,7 +45,7 @@ from components.naming import labels, physical_name
 from components.redis import RedisQueue
 from components.secrets import ManagedSecret
 from components.storage import GcsBucket, S3CompatibleBucket
-from inference import env as worker_env
+from inference import contract
 
 RUN = "run.googleapis.com"
 ARTIFACT_REGISTRY = "artifactregistry.googleapis.com"
@@ -397,7 +397,7 @@ class Platform(pulumi.ComponentResource):
         bucket = self.s3_buckets[model.mirror.bucket].spec
         credential = f"credentials.s3.{bucket.credential}"
         env: dict[str, pulumi.Input[str]] = {
-            worker_env.MODEL_MANIFEST: supply.manifest_uri,
+            contract.MODEL_MANIFEST: supply.manifest_uri,
             "AWS_ENDPOINT_URL": bucket.endpoint,
             "AWS_REGION": bucket.region,
         }
@@ -424,8 +424,8 @@ class Platform(pulumi.ComponentResource):
         callback = self._callback_service(key)
         if callback is not None:
             service_key, secret_name = callback
-            env[worker_env.CALLBACK_URL] = pulumi.Output.concat(self._predicted_service_url(service_key), CALLBACK_PATH)
-            secret_env[worker_env.CALLBACK_SECRET] = self._secret_value(secret_name)
+            env[contract.CALLBACK_URL] = pulumi.Output.concat(self._predicted_service_url(service_key), CALLBACK_PATH)
+            secret_env[contract.CALLBACK_SECRET] = self._secret_value(secret_name)
 
         return GpuEndpoint(
             f"{self._name}-endpoint-{key}",
@@ -471,9 +471,9 @@ class Platform(pulumi.ComponentResource):
         config = self.config
         spec = config.modelstack.services[key]
         env: dict[str, pulumi.Input[str]] = {
-            "MODELSTACK_STACK": config.stack,
-            "MODELSTACK_ENVIRONMENT": config.environment,
-            "GCP_PROJECT": config.project,
+            contract.SERVICE_STACK: config.stack,
+            contract.SERVICE_ENVIRONMENT: config.environment,
+            contract.GCP_PROJECT: config.project,
         }
         bucket_access: dict[str, tuple[pulumi.Input[str], str]] = {}
         for bucket_key, access in spec.buckets.items():
@@ -483,18 +483,18 @@ class Platform(pulumi.ComponentResource):
         database = None
         if spec.firestore and self.firestore is not None:
             database = self.firestore.name
-            env["FIRESTORE_DATABASE"] = database
+            env[contract.FIRESTORE_DATABASE] = database
         routed = routed_models(config, spec)
         if routed:
-            env["MODELSTACK_MODELS"] = self._routes(routed)
+            env[contract.SERVICE_MODELS] = self._routes(routed)
         secrets = {var: self.secrets[name] for var, name in spec.secret_env.items()}
         if spec.callback_secret:
-            secrets["WORKER_CALLBACK_KEY"] = self.secrets[spec.callback_secret]
+            secrets[contract.WORKER_CALLBACK_KEY] = self.secrets[spec.callback_secret]
         vpc = None
         if spec.redis and self.redis is not None:
-            env["REDIS_HOST"] = self.redis.host
-            env["REDIS_PORT"] = self.redis.port.apply(str)
-            secrets["REDIS_URL"] = self.redis.url_secret
+            env[contract.REDIS_HOST] = self.redis.host
+            env[contract.REDIS_PORT] = self.redis.port.apply(str)
+            secrets[contract.REDIS_URL] = self.redis.url_secret
             vpc = (self.redis.network, self.redis.subnetwork)
         env.update(self._env(spec.env, for_worker=False))
         volumes = {path: (self.buckets[v.bucket].name, v.read_only) for path, v in spec.volumes.items()}

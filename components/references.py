@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Literal
 import pulumi
 
 if TYPE_CHECKING:
-    from components.config import ModelstackConfig
+    from components.config.stack import ModelstackConfig
 
 REFERENCE = re.compile(r"(?<!\$)\$\{([^}]*)\}")
 Owner = Literal["service", "endpoint"]

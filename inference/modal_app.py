@@ -3,7 +3,7 @@ per container and serves it over HTTP.
 
 modelstack deploys it (components/providers/modal), not `modal deploy`: every setting (app name, GPU,
 scaling, secrets, volumes, the model and its pinned revision) arrives through environment variables
-named in inference/modal_settings.py and inference/env.py. The model-serving core,
+named in inference/contract.py. The model-serving core,
 `inference.worker.core.Worker`, is imported only inside the container (`@modal.enter` and the web
 app), so deploying never imports torch or the model locally.
 
@@ -25,8 +25,9 @@ from typing import Any
 
 import modal
 
-from inference import env as names
-from inference.modal_settings import REQUIREMENTS, ModalSettings
+from inference import contract as names
+from inference.contract import MODAL_REQUIREMENTS as REQUIREMENTS
+from inference.contract import ModalSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REQUIREMENTS = "inference/worker/requirements.txt"

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.config_values import decode
 from components.naming import physical_name
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -43,15 +44,6 @@ class PolicyContext:
         return "mandatory" if self.mandatory else "advisory"
 
 
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
 def environment_from_stack_name(stack: str) -> str | None:
     """`prod`, `production`, `acme/prod`, `prod-eu` and `eu-prod` are prod; `dev`, `pr-12` are not."""
     name = stack.rsplit("/", 1)[-1].lower()
@@ -65,16 +57,16 @@ def environment_from_stack_name(stack: str) -> str | None:
 
 def context_from_config(config: Mapping[str, Any], stack: str) -> PolicyContext:
     """The rules' context for `stack` from its (flat, CLI-style) config."""
-    environment = _decoded(config.get("modelstack:environment"))
+    environment = decode(config.get("modelstack:environment"))
     source = "config"
     if environment not in ENVIRONMENTS:
         guessed = environment_from_stack_name(stack)
         # A pack that cannot tell where it runs enforces: better a blocked preview than a
         # public bucket in production.
         environment, source = (guessed, "stack name") if guessed else ("prod", "default")
-    project = str(_decoded(config.get("gcp:project")) or "")
-    buckets = _decoded(config.get("modelstack:buckets")) or {}
-    services = _decoded(config.get("modelstack:services")) or {}
+    project = str(decode(config.get("gcp:project")) or "")
+    buckets = decode(config.get("modelstack:buckets")) or {}
+    services = decode(config.get("modelstack:services")) or {}
     public_buckets = frozenset(
         # components.config.physical_bucket_name: an explicit name, else <project>-<stack>-<key>
         str(spec.get("name") or f"{project}-{stack}-{key}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -74,6 +75,14 @@ class StrictModel(BaseModel):
         frozen=True,
         hide_input_in_errors=True,
     )
+
+
+def check_mount_paths(value: dict[str, Any], example: str) -> dict[str, Any]:
+    """Keys of a volumes mapping are where the volume is mounted: absolute, and not the root."""
+    for path in value:
+        if not path.startswith("/") or path == "/":
+            raise ValueError(f"volume mount path {path!r} must be an absolute path such as {example}")
+    return value
 
 
 def check_env_names(value: dict[str, str]) -> dict[str, str]:

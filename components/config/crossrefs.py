@@ -16,10 +16,10 @@ from components.config.secrets import credential_value, plain_credentials
 from components.config.services import Service
 from components.config.stack import ModelstackConfig
 from components.providers import credentials as creds
-from inference.gateway import settings as gateway_settings
+from inference import contract
 
-PROXY_TOKEN_ENV = (gateway_settings.MODAL_PROXY_TOKEN_ID, gateway_settings.MODAL_PROXY_TOKEN_SECRET)
-"""The variables the gateway reads the Modal proxy auth token from (inference/gateway/settings.py)."""
+PROXY_TOKEN_ENV = (contract.MODAL_PROXY_TOKEN_ID, contract.MODAL_PROXY_TOKEN_SECRET)
+"""The variables the gateway reads the Modal proxy auth token from (named in inference/contract.py)."""
 
 
 def requires_proxy_auth(model: Model) -> bool:

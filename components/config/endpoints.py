@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from components.config.base import StrictModel, check_env_names
+from components.config.base import StrictModel, check_env_names, check_mount_paths
 from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.limits import Bound, max_gpu_count
 from components.limits import modal as modal_limits
@@ -141,10 +141,7 @@ class ModalSettings(StrictModel):
     @field_validator("volumes")
     @classmethod
     def _mount_paths(cls, value: dict[str, ModalVolumeSettings]) -> dict[str, ModalVolumeSettings]:
-        for path in value:
-            if not path.startswith("/") or path == "/":
-                raise ValueError(f"volume mount path {path!r} must be an absolute path such as /data")
-        return value
+        return check_mount_paths(value, "/data")
 
     @field_validator("warm_schedule")
     @classmethod

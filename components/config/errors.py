@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from components.config.stack import ModelstackConfig
 from components.limits.bounds import Bound, show_number
@@ -95,6 +95,10 @@ def _message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     if kind in ("literal_error", "enum"):
         expected = error.get("ctx", {}).get("expected", "")
         return f"must be one of {expected}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        shape = _shape_at(loc)
+        if shape:
+            return f"expected {shape}"
     if kind in _BOUND_ERRORS:
         return _bound_message(error, loc)
     msg = str(error["msg"])
@@ -141,3 +145,55 @@ def _bound_message(error: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     if minimum is None:
         return f"must be at most {maximum}, not {value}"
     return bound.problem(float(value)) or f"must be {bound.describe()}, not {value}"
+
+
+# How many keys an "expected {...}" hint shows before it ends with "...".
+_SHAPE_KEYS = 4
+
+
+def _shape_at(loc: tuple[Any, ...]) -> str | None:
+    """The shape a section expects, as a user writes it (`{value: <secret>, version: <n>}`), for a
+    value of the wrong type: the error names no internal class."""
+    current: Any = ModelstackConfig
+    for part in loc:
+        current = _unwrap(current, part)
+        if current is None:
+            return None
+    return _shape(_unwrap_optional(current))
+
+
+def _shape(tp: Any) -> str | None:
+    if get_origin(tp) in (Union, types.UnionType):  # the bucket kinds: a tagged union
+        tags = [get_args(m.model_fields["kind"].annotation)[0] for m in get_args(tp) if "kind" in getattr(m, "model_fields", {})]
+        return "{kind: " + " | ".join(tags) + ", ...}" if tags else None
+    if get_origin(tp) in (dict, Mapping):
+        return "{<name>: ...}"
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return None
+    fields = sorted(tp.model_fields.items(), key=lambda item: not item[1].is_required())
+    parts = [f"{f.alias or n}: {_placeholder(f.annotation)}" for n, f in fields[:_SHAPE_KEYS]]
+    if len(fields) > _SHAPE_KEYS:
+        parts.append("...")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _placeholder(tp: Any) -> str:
+    tp = _unwrap_optional(tp)
+    origin = get_origin(tp)
+    if tp is SecretStr:
+        return "<secret>"
+    if tp is bool:
+        return "<true|false>"
+    if tp is int:
+        return "<n>"
+    if tp is float:
+        return "<number>"
+    if tp is str:
+        return "<text>"
+    if origin is Literal:
+        return " | ".join(str(a) for a in get_args(tp))
+    if origin is list:
+        return "[...]"
+    if origin in (dict, Mapping) or (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return "{...}"
+    return "<value>"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,16 +19,7 @@ from components.config.base import (
 from components.config.crossrefs import cross_reference_problems
 from components.config.errors import ConfigError, problems_from
 from components.config.stack import ModelstackConfig, StackConfig, uses_gcp
-
-
-def _decode(value: Any) -> Any:
-    """Config values reach programs as strings; structured ones are JSON."""
-    if isinstance(value, str) and value[:1] in ("{", "["):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+from components.config_values import decode
 
 
 def _collect_secret_leaks(
@@ -131,7 +121,7 @@ def read_pulumi_config() -> tuple[dict[str, Any], str | None, str | None, set[st
 
     values: dict[str, Any] = dict(runtime_config.CONFIG.get())
     raw = {
-        key[len(NAMESPACE) :]: _decode(value)
+        key[len(NAMESPACE) :]: decode(value)
         for key, value in values.items()
         if key.startswith(NAMESPACE)
     }
@@ -169,7 +159,7 @@ def validate_flat(
     The offline plan uses this to price a stack file without running the program, including a
     stack file exported from another commit.
     """
-    raw = {key[len(NAMESPACE) :]: _decode(value) for key, value in values.items() if key.startswith(NAMESPACE)}
+    raw = {key[len(NAMESPACE) :]: decode(value) for key, value in values.items() if key.startswith(NAMESPACE)}
     project = values.get("gcp:project")
     region = values.get("gcp:region")
     return validate(

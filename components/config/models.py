@@ -9,15 +9,9 @@ from pydantic.alias_generators import to_camel
 
 from components.config.base import BUCKET_SOURCE, HF_SOURCE, StrictModel
 from components.config.endpoints import Endpoint
+from inference import contract
 
-Task = Literal[
-    "text-generation",
-    "feature-extraction",
-    "text-classification",
-    "image-classification",
-    "text-to-image",
-    "custom",
-]
+Task = Literal[contract.TASKS]  # type: ignore[valid-type]  # the values the worker takes
 
 
 class Usage(StrictModel):

@@ -13,6 +13,7 @@ from components.config.base import (
     RESERVED_ENV,
     StrictModel,
     check_env_names,
+    check_mount_paths,
 )
 from components.limits import cloudrun
 
@@ -104,10 +105,7 @@ class Service(StrictModel):
     @field_validator("volumes")
     @classmethod
     def _volume_paths(cls, value: dict[str, ServiceVolume]) -> dict[str, ServiceVolume]:
-        for path in value:
-            if not path.startswith("/") or path == "/":
-                raise ValueError(f"volume mount path {path!r} must be an absolute path such as /cache")
-        return value
+        return check_mount_paths(value, "/cache")
 
     @field_validator("memory")
     @classmethod

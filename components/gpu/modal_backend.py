@@ -18,75 +18,30 @@ endpoints and an optional warm schedule. Web endpoints require Modal proxy auth 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import pulumi
 
+from components.gpu.args import (
+    CACHE_MOUNT,
+    DEFAULT_MODAL_ENVIRONMENT,
+    EndpointOutputs,
+    GpuEndpointArgs,
+    ModalOptions,
+    ModalVolumeSpec,
+)
 from components.naming import physical_name
 from components.providers.modal import ModalApp, ModalSecret, ModalVolume
-from components.providers.modal.app import DEFAULT_SOURCE
-from inference import env as worker_env
+from inference import contract
 
-if TYPE_CHECKING:
-    from components.gpu.endpoint import EndpointOutputs, GpuEndpoint, GpuEndpointArgs
+__all__ = ["CACHE_MOUNT", "DEFAULT_MODAL_ENVIRONMENT", "ModalOptions", "ModalVolumeSpec", "deploy"]
 
-DEFAULT_MODAL_ENVIRONMENT = "main"
-"""Modal's default environment; explicit on every resource, never left to MODAL_ENVIRONMENT."""
-# Where the worker image (images/worker) expects its model volume and HF cache.
-CACHE_MOUNT = "/cache"
 HF_HOME = f"{CACHE_MOUNT}/huggingface"
 # Names the endpoint in the worker's readiness callback where the platform does not (Modal).
-ENDPOINT_ID = getattr(worker_env, "ENDPOINT_ID", "MODELSTACK_ENDPOINT_ID")
+ENDPOINT_ID = contract.ENDPOINT_ID
 # Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters.
 APP_NAME_MAX = 48
-
-
-@dataclass(frozen=True)
-class ModalVolumeSpec:
-    """A volume the app mounts. The stack creates it (and deletes it with the stack)."""
-
-    name: str = ""
-    """Modal volume name; default `<app name>-<mount path slug>`."""
-    seed_dir: str = ""
-    """Local directory uploaded into it (checkpoints, a model snapshot); empty for none."""
-    seed_path: str = "/"
-    version: int = 0
-    """VolumeFS version, 1 or 2; 0 lets Modal choose."""
-    seed_bucket: str = ""
-    """Physical name of an S3-compatible bucket whose objects seed the volume (not with seed_dir)."""
-    seed_endpoint: str = ""
-    seed_region: str = ""
-    seed_credential: str = ""
-    """Name of the `credentials.s3.<name>` pair that reads the bucket; the keys stay in config."""
-    seed_prefix: str = ""
-    """Objects under this prefix land under seed_path, relative names kept."""
-
-
-def _default_volumes() -> dict[str, ModalVolumeSpec]:
-    return {CACHE_MOUNT: ModalVolumeSpec()}
-
-
-@dataclass(frozen=True)
-class ModalOptions:
-    """How an endpoint is deployed on Modal. The platform builds it from the endpoint's config."""
-
-    environment: str = DEFAULT_MODAL_ENVIRONMENT
-    app_name: str = ""
-    """Overrides the default app name (modelstack-<stack>-<model>) when code looks the app up by name."""
-    app_file: str = DEFAULT_SOURCE
-    include: Sequence[str] = ()
-    """More paths a deploy depends on (requirements, files the image copies): part of the source hash."""
-    web_endpoints: Sequence[str] = ("Model.web",)
-    volumes: Mapping[str, ModalVolumeSpec] = field(default_factory=_default_volumes)
-    """Mount path -> volume."""
-    secrets: Sequence[str] = ()
-    """Existing Modal secrets attached by name (not managed by the stack)."""
-    warm_schedule: str = ""
-    """Cron (UTC) for a function that keeps a container warm; empty for none."""
-    proxy_auth: bool = True
-    """The web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); false makes them public."""
 
 
 def app_name(stack: str, model_key: str) -> str:
@@ -112,25 +67,23 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
     model = args["model"]
     env: dict[str, pulumi.Input[str]] = {
         ENDPOINT_ID: name,
-        worker_env.MODEL_KEY: args["model_key"],
-        worker_env.MODEL_ID: model.repo_id,
-        worker_env.MODEL_REVISION: args["revision"],
-        worker_env.MODEL_TASK: model.task or "",
-        worker_env.STACK: args["stack"],
-        worker_env.ENVIRONMENT: args["environment"],
+        contract.MODEL_KEY: args["model_key"],
+        contract.MODEL_ID: model.repo_id,
+        contract.MODEL_REVISION: args["revision"],
+        contract.MODEL_TASK: model.task or "",
+        contract.STACK: args["stack"],
+        contract.ENVIRONMENT: args["environment"],
     }
     if CACHE_MOUNT in opts.volumes:
-        env[worker_env.HF_HOME] = HF_HOME
+        env[contract.HF_HOME] = HF_HOME
     env.update(args["env"])
-    if env[worker_env.MODEL_REVISION] == "":
+    if env[contract.MODEL_REVISION] == "":
         # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
-        del env[worker_env.MODEL_REVISION]
+        del env[contract.MODEL_REVISION]
     return env
 
 
-def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
-    from components.gpu.endpoint import EndpointOutputs
-
+def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
     endpoint = args["endpoint"]
     opts = options(args)
     environment = opts.environment

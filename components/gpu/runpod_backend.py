@@ -15,7 +15,7 @@ For a model it creates, all children of the `GpuEndpoint`:
   template switches to before the old one is deleted (Runpod would otherwise silently clear the
   template's reference when the old one goes, leaving workers unable to pull);
 - `<name>-template`: a `RunpodTemplate` with the worker image (pinned by digest) and its environment:
-  the model settings named in `inference/env.py`, `args["env"]`, and `{{ RUNPOD_SECRET_<name> }}`
+  the model settings named in `inference/contract.py`, `args["env"]`, and `{{ RUNPOD_SECRET_<name> }}`
   references for the secrets, so no secret value ever sits in Runpod env; and the registry
   credential's id as `registryAuthId` when there is one;
 - `<name>-endpoint`: a `RunpodEndpoint` from that template, with GPU pools in priority order,
@@ -28,20 +28,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import pulumi
 import pulumi_random as random
 
 from components.config import Endpoint
+from components.gpu.args import EndpointOutputs, GpuEndpointArgs, RegistryCredential
 from components.gpu.catalog import GpuChoiceError, catalog_for
-from components.gpu.endpoint import EndpointOutputs, GpuEndpointArgs, RegistryCredential
 from components.naming import physical_name
 from components.providers.runpod import RunpodEndpoint, RunpodRegistryAuth, RunpodSecret, RunpodTemplate
-from inference import env as worker_env
-
-if TYPE_CHECKING:
-    from components.gpu.endpoint import GpuEndpoint
+from inference import contract
 
 CONTAINER_DISK_GB = 50
 """Room for the Hugging Face snapshot the worker downloads on a cold start (no config key yet)."""
@@ -49,7 +45,7 @@ PREFIX_MAX = 40
 SCALERS = {"queueDelay": "QUEUE_DELAY", "requestCount": "REQUEST_COUNT"}
 
 
-def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
+def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
     endpoint: Endpoint = args["endpoint"]
     if args["image"] is None:
         raise ValueError(
@@ -117,19 +113,19 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
 
 
 def worker_settings(args: GpuEndpointArgs) -> dict[str, pulumi.Input[str]]:
-    """What the worker reads to know which model to load (names from inference/env.py)."""
+    """What the worker reads to know which model to load (names from inference/contract.py)."""
     settings: dict[str, pulumi.Input[str]] = {
-        worker_env.MODEL_KEY: args["model_key"],
-        worker_env.MODEL_ID: args["model"].repo_id,
-        worker_env.MODEL_REVISION: args["revision"],
-        worker_env.STACK: args["stack"],
-        worker_env.ENVIRONMENT: args["environment"],
+        contract.MODEL_KEY: args["model_key"],
+        contract.MODEL_ID: args["model"].repo_id,
+        contract.MODEL_REVISION: args["revision"],
+        contract.STACK: args["stack"],
+        contract.ENVIRONMENT: args["environment"],
     }
     if args["model"].task is not None:
-        settings[worker_env.MODEL_TASK] = args["model"].task
-    if settings[worker_env.MODEL_REVISION] == "":
+        settings[contract.MODEL_TASK] = args["model"].task
+    if settings[contract.MODEL_REVISION] == "":
         # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
-        del settings[worker_env.MODEL_REVISION]
+        del settings[contract.MODEL_REVISION]
     return settings
 
 

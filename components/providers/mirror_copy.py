@@ -6,7 +6,7 @@ Layout under the destination prefix `models/<org>/<name>/<sha>/`:
     manifest.json                          written last: every file's path, size and sha256
     .modelstack/progress/<path>.json       one completion record per copied file
 
-(`manifest.json` at the prefix root is the contract with the worker: inference/env.py's
+(`manifest.json` at the prefix root is the contract with the worker: inference/contract.py's
 MODELSTACK_MODEL_MANIFEST. A snapshot that has its own root `manifest.json` cannot be mirrored.)
 
 How it stays cheap and safe:

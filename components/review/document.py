@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from components.cost import Range
-    from components.plan import Plan
+    from components.review.report import Plan
 
 SCHEMA_VERSION = 1
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from components.cost import Range
-    from components.plan import Plan
+    from components.review.report import Plan
 
 STATUS_ICON = {"ok": "✅", "warning": "⚠️", "blocked": "❌", "invalid": "❌"}
 CUT_NOTE = "… cut to fit a GitHub comment; run `python -m components.plan --stack {stack}` for the full plan"

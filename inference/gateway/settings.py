@@ -14,22 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inference import contract
 from inference.gateway.apikeys import ApiKeyError, ApiKeys
 
-# --- set by the platform (components/platform.py) ---
-STACK = "MODELSTACK_STACK"
-ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
-PROJECT = "GCP_PROJECT"
-DATABASE = "FIRESTORE_DATABASE"
-RESULTS_BUCKET = "BUCKET_RESULTS"
-MODELS = "MODELSTACK_MODELS"
+# --- set by the platform (names shared with it in inference/contract.py) ---
+STACK = contract.SERVICE_STACK
+ENVIRONMENT = contract.SERVICE_ENVIRONMENT
+PROJECT = contract.GCP_PROJECT
+DATABASE = contract.FIRESTORE_DATABASE
+RESULTS_BUCKET = contract.RESULTS_BUCKET
+MODELS = contract.SERVICE_MODELS
 # --- secrets (Secret Manager, mounted as env) ---
-API_KEYS = "GATEWAY_API_KEYS"
-CALLBACK_KEY = "WORKER_CALLBACK_KEY"
-WEBHOOK_KEY = "WEBHOOK_SIGNING_KEY"
-RUNPOD_API_KEY = "RUNPOD_API_KEY"
-MODAL_PROXY_TOKEN_ID = "MODAL_PROXY_TOKEN_ID"
-MODAL_PROXY_TOKEN_SECRET = "MODAL_PROXY_TOKEN_SECRET"
+API_KEYS = contract.GATEWAY_API_KEYS
+CALLBACK_KEY = contract.WORKER_CALLBACK_KEY
+WEBHOOK_KEY = contract.WEBHOOK_SIGNING_KEY
+RUNPOD_API_KEY = contract.RUNPOD_API_KEY
+MODAL_PROXY_TOKEN_ID = contract.MODAL_PROXY_TOKEN_ID
+MODAL_PROXY_TOKEN_SECRET = contract.MODAL_PROXY_TOKEN_SECRET
 # --- tuning, all optional ---
 RATE_LIMIT_RPS = "GATEWAY_RATE_LIMIT_RPS"
 RATE_LIMIT_BURST = "GATEWAY_RATE_LIMIT_BURST"

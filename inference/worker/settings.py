@@ -14,18 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference import env
+from inference import contract as env
 
-# The tasks of components.config.Task; repeated here because the worker image ships without
-# the Pulumi program (tests keep the two lists equal).
-TASKS = (
-    "text-generation",
-    "feature-extraction",
-    "text-classification",
-    "image-classification",
-    "text-to-image",
-    "custom",
-)
+TASKS = env.TASKS
 DIRECT_MODES = ("auto", "on", "off")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 _SHA = re.compile(r"^[0-9a-f]{40}$")

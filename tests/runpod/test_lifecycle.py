@@ -209,7 +209,7 @@ def test_volume_grows_in_place_never_shrinks_and_moves_by_replacement(
     grown = stack.volumes.up(stack.volume(50), volume)
     assert grown.history == ["update"] and grown.id == volume.id and fake.volumes[volume.id]["size"] == 50
 
-    with pytest.raises(CheckFailedError, match="sizeGb can only grow: the volume has 50 GB and cannot shrink to 30 GB"):
+    with pytest.raises(CheckFailedError, match="sizeGb: can only grow: the volume has 50 GB and cannot shrink to 30 GB"):
         stack.volumes.up(stack.volume(30), grown)
     assert fake.volumes[volume.id]["size"] == 50
 
@@ -273,7 +273,7 @@ def test_check_reports_every_problem_offline(stack: Stack, runpod_fake: FakeRunp
                                  "workersMin": 3, "workersMax": 1})
     reasons = {f.property: f.reason for f in result.failures}
     assert "cannot be combined with templateId" in reasons["image"]
-    assert reasons["workersMax"] == "workersMax must be >= workersMin (3)"
+    assert reasons["workersMax"] == "must be >= workersMin (3); raise workersMax or lower workersMin"
     assert runpod_fake.requests == []  # check never touches the network
 
 

@@ -2,7 +2,7 @@
 
 The app file is ours (`inference/modal_app.py`) or a user's own. Every setting (GPU, scaling,
 secrets, volumes, environment) is handed to it through environment variables (see
-`inference/modal_settings.py`), and the deploy itself runs in a subprocess (`deploy.py`) so that
+`inference/contract.py`), and the deploy itself runs in a subprocess (`deploy.py`) so that
 several apps in one stack cannot leak module state into each other.
 
 - id: Modal's app id. Redeploying a name keeps the id and bumps the version, so updates are in place;
@@ -56,7 +56,7 @@ from components.providers.modal.session import (
     scrub,
     token_from,
 )
-from inference import modal_settings
+from inference import contract
 
 DEFAULT_SOURCE = "inference/modal_app.py"
 DEPLOY_TIMEOUT_SECONDS = 30 * 60
@@ -100,7 +100,7 @@ def git_tag(cwd: Path) -> str:
 
 def settings_env(props: dict[str, Any]) -> dict[str, str]:
     """The environment the app file is imported with: its settings plus the plain container env."""
-    settings = modal_settings.ModalSettings(
+    settings = contract.ModalSettings(
         app_name=props["name"],
         environment=props["environment"],
         gpu=list(props.get("gpu") or []),

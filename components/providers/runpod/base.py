@@ -23,18 +23,7 @@ from typing import Any, ClassVar
 from pulumi.dynamic import CheckFailure, CheckResult, DiffResult, ResourceProvider
 
 from components.providers.http import ApiError
-from components.providers.inputs import (  # noqa: F401  (re-exported: the Runpod resources declare fields with these)
-    Field,
-    check_fields,
-    integer,
-    is_env_name,
-    number,
-    one_of,
-    optional,
-    string_list,
-    string_map,
-    text,
-)
+from components.providers.inputs import Field, check_fields
 from components.providers.runpod import settings
 from components.providers.runpod.client import RunpodClient
 from components.providers.unknowns import has_unknown

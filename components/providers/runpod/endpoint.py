@@ -30,12 +30,8 @@ from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
 from components.limits import runpod as runpod_limits
 from components.providers.http import ApiError, create_once, retry_while_in_use
-from components.providers.runpod import settings
-from components.providers.runpod.base import (
+from components.providers.inputs import (
     Field,
-    RunpodProvider,
-    has_unknown,
-    in_use,
     integer,
     is_env_name,
     number,
@@ -45,6 +41,8 @@ from components.providers.runpod.base import (
     string_map,
     text,
 )
+from components.providers.runpod import settings
+from components.providers.runpod.base import RunpodProvider, has_unknown, in_use
 from components.providers.runpod.client import ENDPOINTS, RunpodClient
 from components.providers.runpod.template import api_container, container_revision
 
@@ -152,11 +150,11 @@ class EndpointProvider(RunpodProvider):
                     problems.append((extra[0], f"{', '.join(extra)} cannot be combined with templateId; put "
                                                "container settings in the template"))
         if known("workersMin") and known("workersMax") and inputs["workersMax"] < inputs["workersMin"]:
-            problems.append(("workersMax", f"workersMax must be >= workersMin ({inputs['workersMin']})"))
+            problems.append(("workersMax", f"must be >= workersMin ({inputs['workersMin']}); raise workersMax or lower workersMin"))
         if known("scalerType") and known("scalerValue"):
             value = inputs["scalerValue"]
             if inputs["scalerType"] == REQUEST_COUNT and (not isinstance(value, int) or value < 1):
-                problems.append(("scalerValue", "a REQUEST_COUNT scaler takes a whole number of requests >= 1"))
+                problems.append(("scalerValue", runpod_limits.REQUEST_COUNT.problem(value) or "must be a whole number of requests for a REQUEST_COUNT scaler"))
         if known("type") and known("scalerType") and inputs["type"] == "LOAD_BALANCER" \
                 and inputs["scalerType"] != REQUEST_COUNT:
             problems.append(("scalerType", "a LOAD_BALANCER endpoint scales on REQUEST_COUNT"))

@@ -27,7 +27,8 @@ import pulumi.dynamic
 from pulumi.dynamic import CheckResult, CreateResult, ReadResult, UpdateResult
 
 from components.providers.http import ApiError, create_once, retry_while_in_use
-from components.providers.runpod.base import Field, RunpodProvider, has_unknown, in_use, text
+from components.providers.inputs import Field, text
+from components.providers.runpod.base import RunpodProvider, has_unknown, in_use
 from components.providers.salting import hmac_hex, is_salt, keep_or_new_salt
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")

@@ -23,18 +23,8 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.limits import runpod as runpod_limits
 from components.providers.http import create_once, retry_while_in_use
-from components.providers.runpod.base import (
-    Field,
-    RunpodProvider,
-    digest,
-    in_use,
-    integer,
-    is_env_name,
-    optional,
-    string_list,
-    string_map,
-    text,
-)
+from components.providers.inputs import Field, integer, is_env_name, optional, string_list, string_map, text
+from components.providers.runpod.base import RunpodProvider, digest, in_use
 from components.providers.runpod.client import TEMPLATES
 
 CONTAINER_KEYS = ("image", "args", "containerDiskGb", "ports", "env", "registryAuthId")

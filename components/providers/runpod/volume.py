@@ -20,16 +20,8 @@ from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.limits import runpod as runpod_limits
 from components.providers.http import ApiError, create_once, retry_while_in_use
-from components.providers.runpod.base import (
-    Field,
-    RunpodProvider,
-    has_unknown,
-    in_use,
-    integer,
-    one_of,
-    optional,
-    text,
-)
+from components.providers.inputs import Field, integer, one_of, optional, text
+from components.providers.runpod.base import RunpodProvider, has_unknown, in_use
 from components.providers.runpod.client import VOLUMES
 
 
@@ -48,7 +40,7 @@ class VolumeProvider(RunpodProvider):
         if before is None or has_unknown(before) or has_unknown(after):
             return []
         if after < integer()(before):
-            return [("sizeGb", f"sizeGb can only grow: the volume has {integer()(before)} GB and cannot shrink to "
+            return [("sizeGb", f"can only grow: the volume has {integer()(before)} GB and cannot shrink to "
                                f"{after} GB (Runpod cannot reduce network volume storage)")]
         return []
 
