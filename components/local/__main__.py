@@ -57,9 +57,11 @@ def write_run_file(stack: LocalStack, runtime: Runtime) -> Path:
         "logs": str(stack.logs),
         "models": {
             name: {"provider": w.runtime.provider, "endpointId": w.runtime.endpoint_id, "url": w.url,
+                   "task": w.runtime.env.get("MODELSTACK_MODEL_TASK"), "revision": w.runtime.env.get("MODELSTACK_MODEL_REVISION"),
                    "modelDir": str(w.model_dir), "pid": w.process.pid if w.process else None}
             for name, w in stack.workers.items()
         },
+        "processes": stack.processes,
         "skipped": stack.skipped,
         "pid": os.getpid(),
     }

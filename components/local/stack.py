@@ -100,6 +100,11 @@ class LocalStack:
             self._queue_server = None
 
     @property
+    def processes(self) -> dict[str, int]:
+        """Name -> process id (each the leader of its own process group) of what is running now."""
+        return {p.name: p.pid for p in self._processes}
+
+    @property
     def logs(self) -> Path:
         return self.run_dir / "logs"
 
