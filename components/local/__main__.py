@@ -102,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gateway  {stack.gateway_url}")
         for name, worker in stack.workers.items():
             print(f"model    {name}  ({worker.runtime.provider})  {worker.url}")
+        for name, worker in stack.workers.items():
+            if worker.runtime.unmanaged_secrets:
+                print(f"note     {name}: Modal secret(s) {', '.join(worker.runtime.unmanaged_secrets)} are not "
+                      "managed by the stack; their values are absent here")
         for what in stack.skipped:
             print(f"skipped  {what}: runs your own code, which a local run does not start")
         print(f"API key  GATEWAY_API_KEY in {run_dir / 'secrets.env'}; details in {run_file}")

@@ -30,7 +30,8 @@ from components.local.capture import Problem, Runtime, ServiceRuntime, WorkerRun
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # Read by the gateway's container entry point (serve.py) and by the Google client libraries.
 GATEWAY_PROCESS_VARS = frozenset({"PORT", "HOST", "WEB_CONCURRENCY", "GOOGLE_CLOUD_PROJECT", "FIRESTORE_EMULATOR_HOST"})
-# Variables Runpod sets in a worker container (the worker reads RUNPOD_ENDPOINT_ID, RUNPOD_POD_ID).
+# Workers also get the user's own env (for their code) and the platform's variables, so only names
+# in our namespace can be judged unread.
 WORKER_PREFIX = "MODELSTACK_"
 
 

@@ -136,3 +136,19 @@ def test_require_raises_with_every_problem(dev: Runtime):
     with pytest.raises(ContractError) as caught:
         contract.require(broken)
     assert "service gateway: GATEWAY_RATE_LIMT_RPS: is set by the program, but the gateway reads no variable" in str(caught.value)
+
+
+def test_the_command_checks_the_contract_and_names_what_is_broken(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from components.local.__main__ import main
+
+    assert main(["--stack", "dev", "--check"]) == 0
+    assert "stack dev: runtime contract ok (1 service(s), 2 worker(s))" in capsys.readouterr().out
+
+    stack_file = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    del stack_file["config"]["modelstack:services"]["gateway"]["secretEnv"]["RUNPOD_API_KEY"]
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text(yaml.safe_dump(stack_file))
+    assert main(["--stack", "dev", "--config-file", str(path), "--run-dir", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "service gateway: RUNPOD_API_KEY: required because MODELSTACK_MODELS names a runpod model" in err
+    assert not (tmp_path / "run").exists()  # nothing started
