@@ -13,6 +13,8 @@ the container and `inference.worker` is importable there.
 HTTP API, one URL (the `Model.web` endpoint), behind Modal proxy auth unless the stack turns it off
 (`endpoint.modal.proxyAuth: false`): callers send `Modal-Key` and `Modal-Secret` headers, as the gateway
 does with its MODAL_PROXY_TOKEN_ID/MODAL_PROXY_TOKEN_SECRET:
+    POST /         -> {"output": <the worker's answer>} for {"input": {...}}: what the gateway sends
+                      (inference/gateway/backends.py); {"error": ...} with 400 for bad input, 500 otherwise
     GET  /health   -> {"ready": bool, "model": <repo id>, "revision": <sha>}
     POST /predict  -> the worker's answer for the JSON object in the body; 400 {"error": ...} on bad input
 """
@@ -109,6 +111,24 @@ class Model:
                 "model": os.environ.get(names.MODEL_ID, ""),
                 "revision": os.environ.get(names.MODEL_REVISION, ""),
             }
+
+        @api.post("/")
+        async def gateway_call(request: Request) -> Any:
+            # The gateway posts to the endpoint's URL itself, in the same envelope as Runpod's job
+            # API, and takes {"error": ...} as the model's own failure (the job fails, no retry).
+            try:
+                body = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+            payload = body.get("input") if isinstance(body, dict) else None
+            if not isinstance(payload, dict):
+                return JSONResponse({"error": "the body must be {\"input\": {...}}"}, status_code=400)
+            try:
+                return {"output": await run_in_threadpool(worker.predict, payload)}
+            except ValueError as exc:
+                return JSONResponse({"error": f"invalid input: {exc}"}, status_code=400)
+            except Exception as exc:
+                return JSONResponse({"error": f"prediction failed: {type(exc).__name__}"}, status_code=500)
 
         @api.post("/predict")
         async def predict(request: Request) -> Any:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import inspect
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -64,6 +65,17 @@ async def _close_firestore(client: Any) -> None:
         logs.failure("closing the Firestore client failed", exc)
 
 
+def _webhook_tls(settings: Settings) -> ssl.SSLContext | bool:
+    """The public roots (certifi, as httpx uses by default), plus the operator's own CAs if configured."""
+    if settings.webhook_ca_file is None:
+        return True
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_verify_locations(cafile=settings.webhook_ca_file)
+    return context
+
+
 def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
     o = overrides or Overrides()
 
@@ -81,7 +93,7 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
             webhooks = None
             if settings.webhook_secret is not None:
                 webhook_client = o.webhook_client or await stack.enter_async_context(
-                    httpx.AsyncClient(trust_env=False, follow_redirects=False)
+                    httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_webhook_tls(settings))
                 )
                 policy = WebhookPolicy(o.resolver or system_resolver, settings.webhook_allow_networks)
                 webhooks = WebhookSender(policy, settings.webhook_secret, webhook_client)

@@ -43,6 +43,9 @@ LEASE_SECONDS = "GATEWAY_LEASE_SECONDS"
 WEBHOOK_MAX_ATTEMPTS = "GATEWAY_WEBHOOK_MAX_ATTEMPTS"
 WEBHOOK_BACKOFF = "GATEWAY_WEBHOOK_BACKOFF_SECONDS"
 WEBHOOK_ALLOW_CIDRS = "GATEWAY_WEBHOOK_ALLOW_CIDRS"
+WEBHOOK_CA_FILE = "GATEWAY_WEBHOOK_CA_FILE"
+"""PEM file of extra CAs trusted for webhook deliveries, on top of the public roots: receivers on a
+private network (see GATEWAY_WEBHOOK_ALLOW_CIDRS) often have certificates from a private CA."""
 COLLECTION_PREFIX = "GATEWAY_COLLECTION_PREFIX"
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -107,6 +110,7 @@ class Settings:
     webhook_max_attempts: int = 5
     webhook_backoff_seconds: float = 2.0
     webhook_allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default=())
+    webhook_ca_file: str | None = None
     collection_prefix: str = ""
 
     @classmethod
@@ -161,6 +165,7 @@ class _Parser:
             ),
             webhook_backoff_seconds=self._number(WEBHOOK_BACKOFF, defaults.webhook_backoff_seconds, low=0.01, high=600),
             webhook_allow_networks=self._networks(),
+            webhook_ca_file=self._ca_file(),
             collection_prefix=self._prefix(),
         )
         if self.problems:
@@ -244,6 +249,19 @@ class _Parser:
             except ValueError:
                 self.problems.append(f"{WEBHOOK_ALLOW_CIDRS}: {item!r} is not a CIDR range")
         return tuple(networks)
+
+    def _ca_file(self) -> str | None:
+        raw = self.env.get(WEBHOOK_CA_FILE, "").strip()
+        if not raw:
+            return None
+        import ssl
+
+        try:
+            ssl.create_default_context(cafile=raw)
+        except (OSError, ssl.SSLError):
+            self.problems.append(f"{WEBHOOK_CA_FILE}: not a readable PEM file of CA certificates")
+            return None
+        return raw
 
     def _prefix(self) -> str:
         raw = self.env.get(COLLECTION_PREFIX, "")

@@ -81,6 +81,17 @@ def test_enter_loads_the_worker_once_and_web_serves_it(modal_app):
     assert client.post("/predict", content=b"not json").status_code == 400
 
 
+def test_root_speaks_the_gateways_envelope(modal_app):
+    """The gateway posts {"input": ...} to the endpoint URL itself (inference/gateway/backends.py)."""
+    client = TestClient(modal_app.Model().web.local())
+    ok = client.post("/", json={"input": {"inputs": "hello"}})
+    assert ok.status_code == 200 and ok.json() == {"output": {"embedding": [0.1, 0.2], "inputs": "hello"}}
+    bad = client.post("/", json={"input": {}})
+    assert bad.status_code == 400 and bad.json() == {"error": "invalid input: inputs is required"}
+    assert client.post("/", json={"inputs": "hello"}).status_code == 400  # not in the envelope
+    assert client.post("/", content=b"not json").status_code == 400
+
+
 def test_settings_shape_the_app(modal_app):
     assert modal_app.app.name == "modelstack-test-embedder"
     assert modal_app.settings.gpu_arg is None  # no GPU configured: CPU
