@@ -15,6 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("components", "inference")
 CONTRACT = "inference.contract"
+LOCAL_RUNNER = "components.local"
+"""`python -m components.local` exists to start the runtime (gateway, workers) on loopback, so it
+imports inference/; it is a developer command, never part of the deployed program (checked below)."""
 
 
 def module_files() -> dict[str, Path]:
@@ -112,7 +115,7 @@ def test_the_program_reaches_the_runtime_only_through_the_contract() -> None:
     crossings = sorted(
         (module, target)
         for module, targets in graph.items()
-        if module.startswith("components")
+        if module.startswith("components") and not module.startswith(LOCAL_RUNNER)
         for target in targets
         if target.startswith("inference") and target != CONTRACT
     )
@@ -133,3 +136,26 @@ def test_the_contract_is_standard_library_only() -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= {"__future__", "json", "os", "collections", "dataclasses"}
+
+
+def closure(graph: dict[str, set[str]], roots: set[str]) -> set[str]:
+    seen: set[str] = set()
+    pending = list(roots)
+    while pending:
+        module = pending.pop()
+        if module not in seen:
+            seen.add(module)
+            pending.extend(graph.get(module, ()))
+    return seen
+
+
+def test_the_deployed_program_never_loads_the_local_runner_or_runtime_code() -> None:
+    """What `pulumi up` and the offline plan import: from __main__.py and components.plan."""
+    graph = import_graph()
+    modules = module_files()
+    main = REPO / "__main__.py"
+    roots = imported_modules("__main__", main, modules) | {"components.plan"}
+    loaded = closure(graph, roots)
+    assert "components.platform" in loaded
+    assert not any(m.startswith(LOCAL_RUNNER) for m in loaded)
+    assert {m for m in loaded if m.startswith("inference")} == {CONTRACT}
