@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from inference import contract
 from inference.gateway.apikeys import ApiKeyError, ApiKeys
 
 # --- set by the platform (components/platform.py) ---
@@ -22,14 +23,14 @@ ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
 PROJECT = "GCP_PROJECT"
 DATABASE = "FIRESTORE_DATABASE"
 RESULTS_BUCKET = "BUCKET_RESULTS"
-MODELS = "MODELSTACK_MODELS"
+MODELS = contract.SERVICE_MODELS
 # --- secrets (Secret Manager, mounted as env) ---
-API_KEYS = "GATEWAY_API_KEYS"
+API_KEYS = contract.GATEWAY_API_KEYS
 CALLBACK_KEY = "WORKER_CALLBACK_KEY"
 WEBHOOK_KEY = "WEBHOOK_SIGNING_KEY"
-RUNPOD_API_KEY = "RUNPOD_API_KEY"
-MODAL_PROXY_TOKEN_ID = "MODAL_PROXY_TOKEN_ID"
-MODAL_PROXY_TOKEN_SECRET = "MODAL_PROXY_TOKEN_SECRET"
+RUNPOD_API_KEY = contract.RUNPOD_API_KEY
+MODAL_PROXY_TOKEN_ID = contract.MODAL_PROXY_TOKEN_ID
+MODAL_PROXY_TOKEN_SECRET = contract.MODAL_PROXY_TOKEN_SECRET
 # --- tuning, all optional ---
 RATE_LIMIT_RPS = "GATEWAY_RATE_LIMIT_RPS"
 RATE_LIMIT_BURST = "GATEWAY_RATE_LIMIT_BURST"
@@ -120,11 +121,17 @@ class _Parser:
 
     def settings(self) -> Settings:
         env = self.env
-        keys = self._api_keys()
         models = self._models()
+        # The settings a stack must give the gateway, declared in inference/contract.py so the stack
+        # config checks the same list at plan time (components/config/contracts.py).
+        facts = {contract.ROUTES_RUNPOD} if any(m.provider == "runpod" for m in models.values()) else set()
+        provided = {name for name, value in env.items() if value.strip()}
+        absent = {r.var for r in contract.missing(contract.GATEWAY_REQUIRED, provided, facts)}
+        for name in sorted(absent):
+            why = next(r.why for r in contract.GATEWAY_REQUIRED if r.var == name)
+            self.problems.append(f"{name}: required; {why}")
+        keys = self._api_keys() if API_KEYS not in absent else None
         runpod_key = self._secret(RUNPOD_API_KEY)
-        if runpod_key is None and any(m.provider == "runpod" for m in models.values()):
-            self.problems.append(f"{RUNPOD_API_KEY}: required because {MODELS} names a runpod model")
         token_id, token_secret = self._secret(MODAL_PROXY_TOKEN_ID), self._secret(MODAL_PROXY_TOKEN_SECRET)
         if (token_id is None) != (token_secret is None):
             self.problems.append(f"{MODAL_PROXY_TOKEN_ID} and {MODAL_PROXY_TOKEN_SECRET}: set both or neither")
