@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.config.base import StrictModel, check_env_names
+from components.config.cron import problem as cron_problem
 from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.limits import Bound, max_gpu_count
 from components.limits import modal as modal_limits
@@ -149,8 +150,9 @@ class ModalSettings(StrictModel):
     @field_validator("warm_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"warmSchedule {value!r} must be a 5-field cron expression, e.g. '*/15 8-18 * * 1-5'")
+        problem = cron_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
 
