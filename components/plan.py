@@ -42,6 +42,7 @@ from components.offline import (
     run_program,
 )
 from components.review.against import AgainstError, Comparison, compare
+from components.review.inputs import comparable
 from components.review.policies import PolicyReport, evaluate_run
 from policy.context import context_from_config
 
@@ -107,6 +108,8 @@ class Plan:
     rows: list[PlanRow] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned about (`pulumi.log.warn`): valid, but likely not what was meant."""
     errors: list[str] = field(default_factory=list)
     run: ProgramRun | None = None
     cost: CostEstimate | None = None
@@ -131,13 +134,15 @@ class Plan:
 
     @property
     def status(self) -> str:
-        """invalid, blocked, warning (advisories, budget overrun not enforced) or ok."""
+        """invalid, blocked, warning (program warnings, advisories, budget overrun not enforced) or ok."""
         if self.errors:
             return "invalid"
         if self.blocked_by:
             return "blocked"
-        warned = (self.budget is not None and self.budget.exceeded) or (
-            self.policy is not None and self.policy.advisory_violations > 0
+        warned = (
+            bool(self.warnings)
+            or (self.budget is not None and self.budget.exceeded)
+            or (self.policy is not None and self.policy.advisory_violations > 0)
         )
         return "warning" if warned else "ok"
 
@@ -193,6 +198,12 @@ def key_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return props
 
 
+def diff_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every input of a resource, secrets redacted: what `--against` compares (the engine diffs
+    them all), with Cloud Run's environment by variable name (components/review/inputs.py)."""
+    return comparable(typ, redact(inputs))
+
+
 def build_plan(
     stack: str,
     root: Path = REPO_ROOT,
@@ -216,6 +227,7 @@ def build_plan(
         plan.errors.extend(exc.problems)
         return plan
     plan.run = run
+    plan.warnings = list(run.warnings)
     if run.placeholders:
         plan.notices.append(
             "not in the stack file, shown as [secret] (set each with "
@@ -249,7 +261,7 @@ def build_plan(
             stack_path=stack_path,
             current=run.resources,
             current_cost=plan.cost.total,
-            key_properties=key_properties,
+            key_properties=diff_properties,
         )
     return plan
 

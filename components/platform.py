@@ -36,6 +36,7 @@ from components.config import (
 )
 from components.config import GcsBucket as GcsBucketConfig
 from components.config import S3Bucket as S3BucketConfig
+from components.config.warnings import config_warnings
 from components.firestore import FirestoreDatabase
 from components.gpu.endpoint import GpuEndpoint, RegistryCredential
 from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
@@ -124,6 +125,8 @@ class Platform(pulumi.ComponentResource):
         # nothing (components/budget.py; the offline plan makes the same decision).
         budget.enforce(config)
         super().__init__("modelstack:index:Platform", name, None, opts)
+        for warning in config_warnings(config):
+            pulumi.log.warn(warning, resource=self)
         self.config = config
         cfg = config.modelstack
         self._name = name

@@ -87,7 +87,7 @@ def test_json_document_is_stable_and_complete():
     assert doc["schemaVersion"] == 1
     assert (doc["stack"], doc["status"], doc["exitCode"], doc["blockedBy"]) == ("dev", "warning", 0, [])
     assert list(doc) == [
-        "schemaVersion", "stack", "status", "exitCode", "blockedBy", "errors", "notices",
+        "schemaVersion", "stack", "status", "exitCode", "blockedBy", "errors", "notices", "warnings",
         "resources", "outputs", "cost", "budget", "policies", "against",
     ]
     assert doc["cost"]["total"] == {"low": 0.0, "expected": 0.0, "high": 0.0}
