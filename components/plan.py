@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,8 @@ from components.offline import (
 from components.review.against import AgainstError, Comparison, compare
 from components.review.inputs import comparable
 from components.review.policies import PolicyReport, evaluate_run
+from components.review.state import StateError, load_state
+from components.review.state import facts as state_facts
 from policy.context import context_from_config
 
 EXIT_OK = 0
@@ -209,12 +211,17 @@ def build_plan(
     root: Path = REPO_ROOT,
     stack_path: Path | None = None,
     against: str | None = None,
+    state: Path | None = None,
 ) -> Plan:
     """Run the program for `stack` and collect the plan (config errors end up in `errors`).
 
-    Raises `AgainstError` when `against` names no commit.
+    `state` is a `pulumi stack export` of the deployed stack: what it pinned lets the plan price
+    auto-sized GPUs, size Runpod disks and name the sha to pin (components/review/state.py).
+
+    Raises `AgainstError` when `against` names no commit, `StateError` when `state` is no export.
     """
     plan = Plan(stack=stack)
+    known = load_state(state) if state is not None else {}
     try:
         stack_file = load_stack_file(stack, root, stack_path)
         with budget.deferred():
@@ -250,9 +257,14 @@ def build_plan(
             )
         )
     plan.outputs = {k: "[secret]" if v.secret else redact(v.value) for k, v in run.outputs.items()}
-    plan.cost = estimate(config)
+    deployed = state_facts(config, known)
+    if deployed.problems:
+        plan.errors.extend(deployed.problems)  # what `pulumi up` would stop at, now that it is known
+    plan.warnings.extend(w for w in deployed.warnings if w not in plan.warnings)
+    plan.cost = estimate(config, vram_needs=deployed.vram_needs)
     plan.budget = budget.evaluate(config, plan.cost)
-    plan.policy = evaluate_run(run, context_from_config(stack_file.config, stack))
+    context = replace(context_from_config(stack_file.config, stack), pinned_shas=deployed.pinned_shas)
+    plan.policy = evaluate_run(run, context)
     if against is not None:
         plan.comparison = compare(
             root=root,
@@ -300,6 +312,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="git ref to compare with (e.g. origin/main, HEAD~1): resources added/changed/removed and the cost delta",
     )
     parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="the deployed stack's `pulumi stack export`: prices auto-sized GPUs by the pinned model, sizes Runpod disks, names the sha to pin",
+    )
+    parser.add_argument(
         "--max-chars",
         type=int,
         default=60_000,
@@ -311,8 +329,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        plan = build_plan(args.stack, REPO_ROOT, args.config_file, args.against)
-    except AgainstError as exc:
+        plan = build_plan(args.stack, REPO_ROOT, args.config_file, args.against, args.state)
+    except (AgainstError, StateError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     sys.stdout.write(render(plan, args.format, args.max_chars))

@@ -418,6 +418,9 @@ class Platform(pulumi.ComponentResource):
         supply = self.supplies[key]
 
         env = self._env(endpoint.env, for_worker=True)
+        if model.task is None and model.on_hub:
+            # The worker refuses to start without a task; without `task:` it is the Hub's pipeline tag.
+            env.setdefault(worker_env.MODEL_TASK, supply.task)
         secret_env: dict[str, pulumi.Input[str]] = {
             var: self._worker_secret(name) for var, name in endpoint.secret_env.items()
         }
@@ -446,6 +449,7 @@ class Platform(pulumi.ComponentResource):
                 "secret_env": secret_env,
                 "protect": config.protected,
                 "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
+                "container_disk_gb": supply.disk_gb,
             },
             # Volumes seeded from a bucket this stack creates must wait for it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[supply, *self._seed_buckets(endpoint)]),

@@ -159,8 +159,9 @@ class ModalSettings(StrictModel):
 class RunpodSettings(StrictModel):
     """Runpod-only settings of a `provider: runpod` endpoint."""
 
-    container_disk_gb: int = Field(default=50, **runpod_limits.CONTAINER_DISK.field_args())
-    """Scratch disk per worker: room for the model snapshot the worker downloads on a cold start."""
+    container_disk_gb: int | None = Field(default=None, **runpod_limits.CONTAINER_DISK.field_args())
+    """Scratch disk per worker, in GB. Unset: enough for the pinned snapshot the worker downloads plus
+    headroom (components/gpu/disk.py); set too small for it, `pulumi up` stops before the template."""
 
 
 # Per provider: (config key, the vendor's bound) for settings both providers have under one name.

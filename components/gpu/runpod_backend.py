@@ -36,6 +36,7 @@ import pulumi_random as random
 from components.config import Endpoint
 from components.gpu.catalog import GpuChoiceError, catalog_for
 from components.gpu.endpoint import EndpointOutputs, GpuEndpointArgs, RegistryCredential
+from components.limits import runpod as runpod_limits
 from components.naming import physical_name
 from components.providers.runpod import RunpodEndpoint, RunpodRegistryAuth, RunpodSecret, RunpodTemplate
 from inference import env as worker_env
@@ -43,8 +44,9 @@ from inference import env as worker_env
 if TYPE_CHECKING:
     from components.gpu.endpoint import GpuEndpoint
 
-CONTAINER_DISK_GB = 50
-"""Room for the Hugging Face snapshot the worker downloads on a cold start (no config key yet)."""
+CONTAINER_DISK_GB = runpod_limits.CONTAINER_DISK_DEFAULT_GB
+"""For a model without Hub file sizes (a bucket checkpoint) and no `runpod.containerDiskGb`; Hub
+models get `args["container_disk_gb"]`, sized from the pinned snapshot (components/gpu/disk.py)."""
 PREFIX_MAX = 40
 SCALERS = {"queueDelay": "QUEUE_DELAY", "requestCount": "REQUEST_COUNT"}
 
@@ -80,7 +82,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
         {
             "name": pulumi.Output.concat(prefix, "-", suffix),
             "image": args["image"],
-            "container_disk_gb": CONTAINER_DISK_GB,
+            "container_disk_gb": _container_disk(args),
             "env": {**worker_settings(args), **args["env"], **secret_refs},
             "registry_auth_id": registry_auth_id,
         },
@@ -114,6 +116,15 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
         url=runpod_endpoint.url,  # type: ignore[attr-defined]
         version=runpod_endpoint.version,  # type: ignore[attr-defined]
     )
+
+
+def _container_disk(args: GpuEndpointArgs) -> pulumi.Input[int]:
+    sized = args.get("container_disk_gb")
+    if sized is not None:
+        return sized
+    runpod = args["endpoint"].runpod
+    configured = runpod.container_disk_gb if runpod is not None else None
+    return configured if configured is not None else CONTAINER_DISK_GB
 
 
 def worker_settings(args: GpuEndpointArgs) -> dict[str, pulumi.Input[str]]:

@@ -124,10 +124,10 @@ def test_against_a_commit_without_the_stack_adds_everything(repo, tmp_path):
     assert result.returncode == 0, result.stderr
     md = result.stdout
     assert "Pulumi.staging.yaml does not exist at" in md
-    # 59: the dev stack's resources, the gateway's Modal proxy token (two secrets, their versions
-    # and read grants) included
-    assert "· 59 resources · expected **$430.70/month** · budget" in md
-    assert "+59 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
+    # 60: the dev stack's resources, the gateway's Modal proxy token (two secrets, their versions
+    # and read grants) and the flux worker's disk sizing included
+    assert "· 60 resources · expected **$430.70/month** · budget" in md
+    assert "+60 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
 
 
 def test_markdown_against_shows_the_change_table(repo, tmp_path):
