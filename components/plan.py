@@ -13,9 +13,15 @@ print as `[secret]`, as does every value the program marked secret.
 `--format text` (default) is for terminals, `markdown` for a pull-request comment (long sections
 folded, bounded by `--max-chars`), `json` for machines (see components/review/document.py).
 
-Exit status: 0 ok (advisories and non-enforced budget overruns only warn); 1 invalid config or
-stack file; 2 usage error (unknown --against ref...); 3 blocked: the expected cost exceeds an
-enforced budget, or a mandatory policy is violated. The report is printed in every case.
+With `--state <file>` (a `pulumi stack export` of the deployed stack) the plan knows what the
+stack pinned: it prices auto-sized GPUs by the pinned model's need, checks Runpod disks against the
+pinned snapshot and names the sha to pin (components/review/state.py). Warnings the program emits
+(`pulumi.log.warn`) are listed and make the status `warning`.
+
+Exit status: 0 ok (warnings, advisories and non-enforced budget overruns only warn); 1 invalid
+config or stack file (or a disk too small for the pinned snapshot); 2 usage error (unknown
+--against ref, a --state file that is no export); 3 blocked: the expected cost exceeds an enforced
+budget, or a mandatory policy is violated. The report is printed in every case.
 
 This entry point is stable: CI workflows and the README call it.
 """
