@@ -102,9 +102,9 @@ def modal_disk_warning(snapshot_bytes: int, where: str, model: str) -> str | Non
         return None
     return (
         f"{where}: the pinned snapshot of {model} is {snapshot_bytes / GIB:.1f} GB ({need} GB with headroom), more "
-        f"than the {modal_limits.CONTAINER_DISK_GUARANTEED_GB} GB of disk Modal guarantees a container; keep the "
-        "Hugging Face cache on a volume (modal.volumes at /cache, as the default app file does) or set "
-        "ephemeral_disk= in your app file"
+        f"than the {modal_limits.CONTAINER_DISK_GUARANTEED_GB} GB of disk Modal guarantees a container; unless your app "
+        "file keeps the Hugging Face cache on a volume (as the default app file does at /cache), set "
+        "ephemeral_disk= in it"
     )
 
 
