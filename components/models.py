@@ -10,12 +10,13 @@ and the `ModelMirror` copy into an S3-compatible bucket. Consumers (GPU endpoint
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 
 from components.config import Model
 from components.gpu.catalog import explicit_gpu_ids
+from components.gpu.disk import DiskSizing, download_bytes, modal_caches_on_volume, modal_disk_warning
 from components.gpu.sizing import GpuSizing
 from components.providers.huggingface import HuggingFaceModel
 from components.providers.mirror import ModelMirror, hub_source
@@ -36,6 +37,9 @@ class ModelSupply(pulumi.ComponentResource):
     task: pulumi.Output[str]
     gpu_ids: pulumi.Input[Sequence[str]] | None
     """Provider GPU ids for the model's endpoint, in priority order; None without an endpoint."""
+    disk_gb: pulumi.Input[int] | None
+    """Runpod container disk for the pinned snapshot; None where the model is not on the Hub or
+    its endpoint is not on Runpod."""
     manifest_uri: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ModelSupplyArgs, opts: pulumi.ResourceOptions | None = None):
@@ -43,6 +47,7 @@ class ModelSupply(pulumi.ComponentResource):
         model = args["model"]
         self.manifest_uri = None
         self.gpu_ids = None
+        self.disk_gb = None
         if not model.on_hub:
             # A private checkpoint in a bucket: nothing to pin on the Hub; its content is identified
             # where it is copied (a Modal volume seeded from the bucket records the objects' ETags).
@@ -68,6 +73,7 @@ class ModelSupply(pulumi.ComponentResource):
 
         endpoint = model.endpoint
         if endpoint is not None:
+            self._size_disk(name, args["key"], model)
             if endpoint.gpu.min_vram_gb == "auto":
                 sizing = GpuSizing(
                     f"{name}-gpus",
@@ -104,3 +110,35 @@ class ModelSupply(pulumi.ComponentResource):
         self.register_outputs(
             {"repoId": self.repo_id, "sha": self.sha, "gpuIds": self.gpu_ids, "manifestUri": self.manifest_uri}
         )
+
+    def _size_disk(self, name: str, key: str, model: Model) -> None:
+        """Runpod: the container disk from the pinned files (checked against a configured size).
+        Modal: a warning, at deploy, when the snapshot outgrows what a container is guaranteed."""
+        endpoint = model.endpoint
+        assert endpoint is not None and self.pinned is not None
+        where = f"modelstack:models.{key}.endpoint"
+        if endpoint.provider == "runpod":
+            configured = endpoint.runpod.container_disk_gb if endpoint.runpod is not None else None
+            self.disk_gb = DiskSizing(
+                f"{name}-disk",
+                {
+                    "files": self.pinned.files,
+                    "task": self.pinned.effective_task,  # type: ignore[attr-defined]
+                    "configured_gb": configured,
+                    "model": model.repo_id,
+                    "where": f"{where}.runpod.containerDiskGb",
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            ).disk_gb
+            return
+        if modal_caches_on_volume(endpoint.modal):
+            return  # our app keeps the HF cache on the /cache volume, not on the container's disk
+
+        def warn(values: list[Any]) -> None:
+            files, task = values
+            if isinstance(files, list):
+                found = modal_disk_warning(download_bytes(files, task or None), where, model.repo_id)
+                if found:
+                    pulumi.log.warn(found, resource=self)
+
+        pulumi.Output.all(self.pinned.files, self.pinned.effective_task).apply(warn)  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import runpy
 import sys
@@ -382,6 +383,8 @@ class ProgramRun:
     resources: list[Registration]
     outputs: dict[str, StackOutput]
     placeholders: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the program logged with `pulumi.log.warn`: what `pulumi preview` would print as warnings."""
 
     def of_type(self, typ: str) -> list[Registration]:
         return [r for r in self.resources if r.type == typ]
@@ -443,10 +446,11 @@ def run_program(
     region = _plain(stack_file.config.get("gcp:region")) or "us-central1"
     mock = (mocks or PlanMocks)(project_id, region)
     monitor = _recording_monitor_class()(mock)
+    engine_log = _EngineLog()
 
     _ensure_open_event_loop()
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=preview, logger=engine_log, monitor=monitor)
     pulumi.runtime.set_all_config(dict(stack_file.config), sorted(stack_file.secret_keys))
 
     if str(root) not in sys.path:
@@ -468,7 +472,27 @@ def run_program(
         outputs[key] = StackOutput(value=resolved, secret=bool(_sync_await(out.is_secret())))
 
     resources = [monitor.registrations[urn] for urn in monitor.order]
-    return ProgramRun(stack=stack, resources=resources, outputs=outputs, placeholders=stack_file.placeholders)
+    return ProgramRun(
+        stack=stack,
+        resources=resources,
+        outputs=outputs,
+        placeholders=stack_file.placeholders,
+        warnings=list(dict.fromkeys(engine_log.warnings)),
+    )
+
+
+class _EngineLog(logging.Logger):
+    """The logger the mock engine writes `pulumi.log.*` calls to: warnings are kept for the plan
+    (the CLI prints them under the resource), the rest is dropped as the CLI's default does."""
+
+    def __init__(self) -> None:
+        super().__init__("modelstack.offline.engine", logging.WARNING)
+        self.propagate = False
+        self.warnings: list[str] = []
+
+    def handle(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.warnings.append(record.getMessage())
 
 
 def _ensure_open_event_loop() -> None:

@@ -13,9 +13,15 @@ print as `[secret]`, as does every value the program marked secret.
 `--format text` (default) is for terminals, `markdown` for a pull-request comment (long sections
 folded, bounded by `--max-chars`), `json` for machines (see components/review/document.py).
 
-Exit status: 0 ok (advisories and non-enforced budget overruns only warn); 1 invalid config or
-stack file; 2 usage error (unknown --against ref...); 3 blocked: the expected cost exceeds an
-enforced budget, or a mandatory policy is violated. The report is printed in every case.
+With `--state <file>` (a `pulumi stack export` of the deployed stack) the plan knows what the
+stack pinned: it prices auto-sized GPUs by the pinned model's need, checks Runpod disks against the
+pinned snapshot and names the sha to pin (components/review/state.py). Warnings the program emits
+(`pulumi.log.warn`) are listed and make the status `warning`.
+
+Exit status: 0 ok (warnings, advisories and non-enforced budget overruns only warn); 1 invalid
+config or stack file (or a disk too small for the pinned snapshot); 2 usage error (unknown
+--against ref, a --state file that is no export); 3 blocked: the expected cost exceeds an enforced
+budget, or a mandatory policy is violated. The report is printed in every case.
 
 This entry point is stable: CI workflows and the README call it.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +46,11 @@ from components.offline import (
     run_program,
 )
 from components.review.against import AgainstError, compare
+from components.review.inputs import comparable
 from components.review.policies import evaluate_run
 from components.review.report import EXIT_BLOCKED, EXIT_INVALID, EXIT_OK, EXIT_USAGE, Plan, PlanRow
+from components.review.state import StateError, load_state
+from components.review.state import facts as state_facts
 from policy.context import context_from_config
 
 __all__ = ["EXIT_BLOCKED", "EXIT_INVALID", "EXIT_OK", "EXIT_USAGE", "Plan", "PlanRow", "build_plan", "main"]
@@ -127,17 +137,28 @@ def key_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return props
 
 
+def diff_properties(typ: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every input of a resource, secrets redacted: what `--against` compares (the engine diffs
+    them all), with Cloud Run's environment by variable name (components/review/inputs.py)."""
+    return comparable(typ, redact(inputs))
+
+
 def build_plan(
     stack: str,
     root: Path = REPO_ROOT,
     stack_path: Path | None = None,
     against: str | None = None,
+    state: Path | None = None,
 ) -> Plan:
     """Run the program for `stack` and collect the plan (config errors end up in `errors`).
 
-    Raises `AgainstError` when `against` names no commit.
+    `state` is a `pulumi stack export` of the deployed stack: what it pinned lets the plan price
+    auto-sized GPUs, size Runpod disks and name the sha to pin (components/review/state.py).
+
+    Raises `AgainstError` when `against` names no commit, `StateError` when `state` is no export.
     """
     plan = Plan(stack=stack)
+    known = load_state(state) if state is not None else {}
     try:
         stack_file = load_stack_file(stack, root, stack_path)
         with budget.deferred():
@@ -150,6 +171,7 @@ def build_plan(
         plan.errors.extend(exc.problems)
         return plan
     plan.run = run
+    plan.warnings = list(run.warnings)
     if run.placeholders:
         plan.notices.append(
             "not in the stack file, shown as [secret] (set each with "
@@ -172,9 +194,14 @@ def build_plan(
             )
         )
     plan.outputs = {k: "[secret]" if v.secret else redact(v.value) for k, v in run.outputs.items()}
-    plan.cost = estimate(config)
+    deployed = state_facts(config, known)
+    if deployed.problems:
+        plan.errors.extend(deployed.problems)  # what `pulumi up` would stop at, now that it is known
+    plan.warnings.extend(w for w in deployed.warnings if w not in plan.warnings)
+    plan.cost = estimate(config, vram_needs=deployed.vram_needs)
     plan.budget = budget.evaluate(config, plan.cost)
-    plan.policy = evaluate_run(run, context_from_config(stack_file.config, stack))
+    context = replace(context_from_config(stack_file.config, stack), pinned_shas=deployed.pinned_shas)
+    plan.policy = evaluate_run(run, context)
     if against is not None:
         plan.comparison = compare(
             root=root,
@@ -183,7 +210,7 @@ def build_plan(
             stack_path=stack_path,
             current=run.resources,
             current_cost=plan.cost.total,
-            key_properties=key_properties,
+            key_properties=diff_properties,
         )
     return plan
 
@@ -222,6 +249,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="git ref to compare with (e.g. origin/main, HEAD~1): resources added/changed/removed and the cost delta",
     )
     parser.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="the deployed stack's `pulumi stack export`: prices auto-sized GPUs by the pinned model, sizes Runpod disks, names the sha to pin",
+    )
+    parser.add_argument(
         "--max-chars",
         type=int,
         default=60_000,
@@ -233,8 +266,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        plan = build_plan(args.stack, REPO_ROOT, args.config_file, args.against)
-    except AgainstError as exc:
+        plan = build_plan(args.stack, REPO_ROOT, args.config_file, args.against, args.state)
+    except (AgainstError, StateError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
     sys.stdout.write(render(plan, args.format, args.max_chars))

@@ -36,6 +36,7 @@ from components.config import (
 )
 from components.config import GcsBucket as GcsBucketConfig
 from components.config import S3Bucket as S3BucketConfig
+from components.config.warnings import config_warnings
 from components.firestore import FirestoreDatabase
 from components.gpu.endpoint import GpuEndpoint, RegistryCredential
 from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
@@ -124,6 +125,8 @@ class Platform(pulumi.ComponentResource):
         # nothing (components/budget.py; the offline plan makes the same decision).
         budget.enforce(config)
         super().__init__("modelstack:index:Platform", name, None, opts)
+        for warning in config_warnings(config):
+            pulumi.log.warn(warning, resource=self)
         self.config = config
         cfg = config.modelstack
         self._name = name
@@ -415,6 +418,9 @@ class Platform(pulumi.ComponentResource):
         supply = self.supplies[key]
 
         env = self._env(endpoint.env, for_worker=True)
+        if model.task is None and model.on_hub:
+            # The worker refuses to start without a task; without `task:` it is the Hub's pipeline tag.
+            env.setdefault(contract.MODEL_TASK, supply.task)
         secret_env: dict[str, pulumi.Input[str]] = {
             var: self._worker_secret(name) for var, name in endpoint.secret_env.items()
         }
@@ -443,6 +449,7 @@ class Platform(pulumi.ComponentResource):
                 "secret_env": secret_env,
                 "protect": config.protected,
                 "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
+                "container_disk_gb": supply.disk_gb,
             },
             # Volumes seeded from a bucket this stack creates must wait for it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[supply, *self._seed_buckets(endpoint)]),

@@ -8,14 +8,16 @@ Modal containers.
 
 Sections: the GPU worker; Cloud Run services (what the platform sets on every service, and the
 gateway's own settings a stack maps through `secretEnv`); a Modal app's deploy settings, with the
-`ModalSettings` codec the deploy writes and the app file reads.
+`ModalSettings` codec the deploy writes and the app file reads; and the settings the gateway and
+the worker refuse to start without (`Required`), which their settings code enforces at start-up and
+the config checks at plan time.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 # ============================================================================================
@@ -71,6 +73,14 @@ MODEL_CACHE_DIR = "MODELSTACK_MODEL_CACHE_DIR"
 ENDPOINT_ID = "MODELSTACK_ENDPOINT_ID"
 """Names the endpoint in the readiness callback where the platform does not (Modal: the app name).
 On Runpod the worker reads RUNPOD_ENDPOINT_ID, which Runpod sets."""
+
+# Weight formats the worker never reads: skipping them keeps Hub downloads to what loads.
+WORKER_SKIPPED_FILES = (
+    "*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.tflite", "*.ot", "*.mlmodel", "*.gguf", "*.pb", "*.ckpt",
+    "coreml/*", "onnx/*", "openvino/*",
+)  # fmt: skip
+WORKER_PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth")
+"""Skipped too when the snapshot has safetensors (the pickled duplicates of the same weights)."""
 
 # ============================================================================================
 # Cloud Run services (components/platform.py sets these; inference/gateway/settings.py reads them)
@@ -234,3 +244,42 @@ class ModalSettings:
     def container_env(self) -> dict[str, str]:
         """The containers' environment: the plain env plus these settings, so re-imports agree."""
         return {**self.env, **self.to_env()}
+
+
+# ============================================================================================
+# settings a runtime refuses to start without
+# ============================================================================================
+
+ALWAYS = "always"
+ROUTES_RUNPOD = "routes:runpod"
+"""The service routes to at least one `provider: runpod` model (MODELSTACK_MODELS names one)."""
+TASK_CUSTOM = "task:custom"
+"""The worker serves `task: custom`."""
+
+
+@dataclass(frozen=True)
+class Required:
+    """One setting a runtime will not start without, and when it is needed."""
+
+    var: str
+    when: str
+    """ALWAYS, or a fact about the deployment (ROUTES_RUNPOD, TASK_CUSTOM) that makes it needed."""
+    why: str
+    """What the runtime does with it, for the message that names the missing variable."""
+
+
+GATEWAY_REQUIRED: tuple[Required, ...] = (
+    Required(GATEWAY_API_KEYS, ALWAYS, "it authenticates every request with these keys"),
+    Required(RUNPOD_API_KEY, ROUTES_RUNPOD, "it calls Runpod's job API for provider runpod models with it"),
+)
+"""Enforced by inference/gateway/settings.py at start-up; checked by the stack config at plan time."""
+
+WORKER_REQUIRED: tuple[Required, ...] = (
+    Required(CUSTOM_CLASS, TASK_CUSTOM, "it loads task custom from your module:Class"),
+)
+"""Enforced by inference/worker/settings.py at start-up; checked by the stack config at plan time."""
+
+
+def missing(required: Iterable[Required], provided: Collection[str], facts: Collection[str]) -> list[Required]:
+    """The requirements that apply (`ALWAYS`, or their fact holds) and whose variable is not provided."""
+    return [r for r in required if (r.when == ALWAYS or r.when in facts) and r.var not in provided]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.config_values import decode
@@ -34,6 +34,9 @@ class PolicyContext:
     """Physical names of Cloud Run services the config declares `public: true`."""
     environment_source: str = "config"
     """Where the environment came from: config, stack name, or default (unknown stack)."""
+    pinned_shas: Mapping[str, str] = field(default_factory=dict)
+    """Hugging Face model resource name -> the commit the stack's state pins for the configured ref
+    (the offline plan with `--state`); empty where no state is known (the pack under the CLI)."""
 
     @property
     def mandatory(self) -> bool:

@@ -158,9 +158,24 @@ def models_pinned_to_a_commit(resource: Resource, context: PolicyContext) -> lis
         shown = "no revision" if revision in (None, "") else f"revision {revision!r}"
         problems.append(
             f"{resource.name} loads {shown} ({path}), not a 40-character commit sha, so the model "
-            "can change under a running deploy; pin it with source: hf://org/name@<commit sha>"
+            f"can change under a running deploy; {_pin_hint(resource, context, revision)}"
         )
     return problems
+
+
+def _pin_hint(resource: Resource, context: PolicyContext, revision: object) -> str:
+    """The sha to pin when the stack's state knows it; otherwise the command that finds it."""
+    repo = r.reveal(resource.inputs.get("repoId"))
+    repo = repo if isinstance(repo, str) and repo and not r.is_unknown(repo) else "org/name"
+    known = context.pinned_shas.get(resource.name)
+    if known:
+        return f"pin it with source: hf://{repo}@{known} (the commit this stack's state pins for it)"
+    ref = revision if isinstance(revision, str) and revision else "main"
+    return (
+        f"pin it with source: hf://{repo}@<commit sha>; the commit {ref!r} points to now is printed by "
+        f"python -c \"from huggingface_hub import model_info; print(model_info('{repo}', revision='{ref}').sha)\" "
+        "(a deployed stack's pin: pulumi stack output models)"
+    )
 
 
 RULES: tuple[Rule, ...] = (

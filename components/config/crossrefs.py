@@ -14,7 +14,7 @@ from components.config.endpoints import ModalSettings
 from components.config.models import Model
 from components.config.secrets import credential_value, plain_credentials
 from components.config.services import Service
-from components.config.stack import ModelstackConfig
+from components.config.stack import ModelstackConfig, uses_gcp
 from components.providers import credentials as creds
 from inference import contract
 
@@ -80,6 +80,12 @@ def cross_reference_problems(
         if problem:
             hint = "" if bucket.name else " (derived from <project>-<stack>-<key>; set name: to override)"
             problems.append(f"{ns}buckets.{key}.name: {problem}{hint}")
+        elif not project and not bucket.name and not uses_gcp(cfg):
+            # A stack with nothing on Google Cloud needs no gcp:project, so the default name has no prefix.
+            problems.append(
+                f"{ns}buckets.{key}.name: is required in a stack without a valid gcp:project (the default is "
+                "<project>-<stack>-<key>); set name: to the bucket's name"
+            )
         if isinstance(bucket, S3Bucket) and creds.resolve_s3(bucket.credential, plain_creds, environ) is None:
             env = creds.s3_env_vars(bucket.credential)
             problems.append(

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.config.base import StrictModel, check_env_names, check_mount_paths
+from components.config.cron import problem as cron_problem
 from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.limits import Bound, max_gpu_count
 from components.limits import modal as modal_limits
@@ -146,16 +147,18 @@ class ModalSettings(StrictModel):
     @field_validator("warm_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and len(value.split()) != 5:
-            raise ValueError(f"warmSchedule {value!r} must be a 5-field cron expression, e.g. '*/15 8-18 * * 1-5'")
+        problem = cron_problem(value) if value is not None else None
+        if problem:
+            raise ValueError(problem)
         return value
 
 
 class RunpodSettings(StrictModel):
     """Runpod-only settings of a `provider: runpod` endpoint."""
 
-    container_disk_gb: int = Field(default=50, **runpod_limits.CONTAINER_DISK.field_args())
-    """Scratch disk per worker: room for the model snapshot the worker downloads on a cold start."""
+    container_disk_gb: int | None = Field(default=None, **runpod_limits.CONTAINER_DISK.field_args())
+    """Scratch disk per worker, in GB. Unset: enough for the pinned snapshot the worker downloads plus
+    headroom (components/gpu/disk.py); set too small for it, `pulumi up` stops before the template."""
 
 
 # Per provider: (config key, the vendor's bound) for settings both providers have under one name.

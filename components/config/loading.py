@@ -16,8 +16,10 @@ from components.config.base import (
     SECRET_TOP_LEVEL_KEYS,
     TOP_LEVEL_KEYS,
 )
+from components.config.contracts import runtime_problems
 from components.config.crossrefs import cross_reference_problems
 from components.config.errors import ConfigError, problems_from
+from components.config.provider_keys import provider_key_problems
 from components.config.stack import ModelstackConfig, StackConfig, uses_gcp
 from components.config_values import decode
 
@@ -108,6 +110,8 @@ def validate(
     if parsed is not None:
         valid_project = project if project and GCP_PROJECT_ID.match(project) else ""
         problems.extend(cross_reference_problems(parsed, valid_project, stack, environ, root))
+        problems.extend(provider_key_problems(parsed))
+        problems.extend(runtime_problems(parsed, root))
 
     if problems:
         raise ConfigError(problems)

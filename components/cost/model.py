@@ -50,6 +50,7 @@ from typing import Any, Literal
 from components.config import Endpoint, GcsBucket, Redis, S3Bucket, Service, StackConfig, Usage
 from components.cost.gpus import GpuPricing, price_gpus
 from components.cost.prices import Prices, PriceSource, load_prices
+from components.cost.warm import warm_schedule_hours
 from components.gpu.catalog import catalog_for
 
 HOURS_PER_MONTH = 730.0
@@ -266,6 +267,16 @@ def endpoint_item(key: str, endpoint: Endpoint, usage: Usage | None, vram_need_g
             details["perRequestUsd"] = {n: per_unit_usd(p, usage.seconds_per_request) for n, p in prices.items()}
         if work.busy + work.tail_high + always_on > cap:
             notes.append(f"usage exceeds workers.max ({endpoint.workers.max}) running 24/7; capped at that")
+    busy = work_hours(usage, endpoint.idle_timeout_seconds).busy if usage is not None else 0.0
+    scheduled = warm_schedule_hours(endpoint, usage, busy)
+    if scheduled is not None:
+        hours = {name: min(hours[name] + getattr(scheduled, name), cap) for name in hours}
+        notes.append(scheduled.note)
+        details["warmSchedule"] = {
+            "schedule": scheduled.schedule,
+            "warmHoursPerMonth": scheduled.warm_hours,
+            "extraHoursPerMonth": {"low": scheduled.low, "expected": scheduled.expected, "high": scheduled.high},
+        }
     details["billedHoursPerMonth"] = hours
 
     monthly = Range(*(_money(hours[n], prices[n]) for n in ("low", "expected", "high")))
@@ -298,6 +309,8 @@ def _endpoint_basis(endpoint: Endpoint, gpus: GpuPricing, warm: int, usage: Usag
         parts.append(f"{usage.units_per_month:g} units/month x {usage.seconds_per_unit:g} s")
     if usage is not None:
         parts.append(f"idle tail {endpoint.idle_timeout_seconds} s")
+    if endpoint.provider == "modal" and endpoint.modal is not None and endpoint.modal.warm_schedule:
+        parts.append(f"warm {endpoint.modal.warm_schedule}")
     return ", ".join(parts)
 
 
@@ -312,11 +325,16 @@ def memory_gib(memory: str) -> float:
     return number / 1024 if memory.endswith("Mi") else number
 
 
-def service_item(key: str, service: Service, prices: Prices) -> LineItem:
+def service_item(key: str, service: Service, prices: Prices, region: str = "") -> LineItem:
     run = prices.cloud_run
-    per_instance_hour = (float(service.cpu) * run.vcpu_second + memory_gib(service.memory) * run.gib_second) * 3600
+    tier = run.multiplier(region)
+    per_instance_hour = (float(service.cpu) * run.vcpu_second + memory_gib(service.memory) * run.gib_second) * 3600 * tier
     monthly = service.min_instances * per_instance_hour * HOURS_PER_MONTH
     notes = ["request traffic above minInstances is not priced"] if service.max_instances > service.min_instances else []
+    sources: tuple[PriceSource, ...] = (run.origin,)
+    if tier != 1.0:
+        notes.append(f"{region} is a Cloud Run Tier 2 region: {tier:g}x the Tier 1 rate")
+        sources += (run.tier2_origin,) if run.tier2_origin else ()
     return LineItem(
         kind="service",
         key=key,
@@ -330,8 +348,9 @@ def service_item(key: str, service: Service, prices: Prices) -> LineItem:
             "vcpu": float(service.cpu),
             "memoryGib": memory_gib(service.memory),
             "usdPerInstanceHour": per_instance_hour,
+            "regionMultiplier": tier,
         },
-        sources=(run.origin,),
+        sources=sources,
     )
 
 
@@ -389,23 +408,30 @@ def estimate(
     for key, model in cfg.models.items():
         if model.endpoint is not None:
             items.append(endpoint_item(key, model.endpoint, model.usage, vram_needs.get(key)))
-    items.extend(service_item(key, service, prices) for key, service in cfg.services.items())
+    items.extend(service_item(key, service, prices, config.region) for key, service in cfg.services.items())
     items.extend(bucket_item(key, bucket, prices) for key, bucket in cfg.buckets.items())
     if cfg.redis is not None:
-        items.append(redis_item(cfg.redis, prices))
+        items.append(redis_item(cfg.redis, prices, config.region))
     return CostEstimate(items)
 
 
-def redis_item(redis: Redis, prices: Prices) -> LineItem:
+def redis_item(redis: Redis, prices: Prices, region: str = "") -> LineItem:
     """Memorystore bills provisioned GB-hours, busy or not."""
     rate = prices.redis.basic_gb_hour if redis.tier == "basic" else prices.redis.standard_gb_hour
     monthly = redis.memory_size_gb * rate * HOURS_PER_MONTH
+    priced_at = sorted(prices.redis.priced_regions)
+    notes = (
+        [f"priced at the {', '.join(priced_at)} rate: components/cost/prices.yaml has no Memorystore rate for {region}"]
+        if region and region not in prices.redis.priced_regions
+        else []
+    )
     return LineItem(
         kind="redis",
         key="redis",
         basis=f"Memorystore {redis.tier} {redis.memory_size_gb} GB",
         monthly=Range.flat(monthly),
         ceiling=monthly,
+        notes=notes,
         details={"memorySizeGb": redis.memory_size_gb, "tier": redis.tier, "usdPerGbHour": rate},
         sources=(prices.redis.origin,),
     )

@@ -30,6 +30,13 @@ class CloudRunPrices:
     vcpu_second: float
     gib_second: float
     origin: PriceSource
+    tier2_multiplier: float = 1.0
+    tier2_regions: frozenset[str] = frozenset()
+    tier2_origin: PriceSource | None = None
+
+    def multiplier(self, region: str) -> float:
+        """Cloud Run's regional price tier: Tier 1 (the rates above) or Tier 2."""
+        return self.tier2_multiplier if region in self.tier2_regions else 1.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ class RedisPrices:
     basic_gb_hour: float
     standard_gb_hour: float
     origin: PriceSource
+    priced_regions: frozenset[str] = frozenset({"us-central1"})
+    """Regions whose rate these are; elsewhere the estimate uses them and says so."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,16 @@ class Prices:
 def load_prices(path: Path = PRICES_PATH) -> Prices:
     data = yaml.safe_load(path.read_text())
     run = data["cloudRun"]
+    tier2 = run.get("tier2") or {}
     gcs = data["storage"]["gcs"]
     return Prices(
         cloud_run=CloudRunPrices(
             vcpu_second=float(run["vcpuSecond"]),
             gib_second=float(run["gibSecond"]),
             origin=PriceSource("Cloud Run", str(run["source"]), str(run["asOf"])),
+            tier2_multiplier=float(tier2.get("multiplier", 1.0)),
+            tier2_regions=frozenset(str(r) for r in tier2.get("regions", [])),
+            tier2_origin=PriceSource("Cloud Run Tier 2", str(tier2["source"]), str(tier2["asOf"])) if tier2 else None,
         ),
         gcs_region={k: float(v) for k, v in gcs["region"].items()},
         gcs_multi_region={k: float(v) for k, v in gcs["multiRegion"].items()},
@@ -87,6 +100,7 @@ def load_prices(path: Path = PRICES_PATH) -> Prices:
             basic_gb_hour=float(data["redis"]["basicGbHour"]),
             standard_gb_hour=float(data["redis"]["standardGbHour"]),
             origin=PriceSource("Memorystore", str(data["redis"]["source"]), str(data["redis"]["asOf"])),
+            priced_regions=frozenset(str(r) for r in data["redis"].get("pricedRegions", ["us-central1"])),
         ),
         s3=tuple(
             (

@@ -100,6 +100,8 @@ class GpuEndpointArgs(TypedDict):
     its image itself and ignores it)."""
     modal: NotRequired[ModalOptions]
     """How a Modal endpoint is deployed (environment, app file, volumes...); Modal only."""
+    container_disk_gb: NotRequired[pulumi.Input[int] | None]
+    """Runpod container disk sized from the pinned snapshot (ModelSupply.disk_gb); Runpod only."""
 
 
 @dataclass

@@ -35,12 +35,14 @@ import pulumi_random as random
 from components.config import Endpoint
 from components.gpu.args import EndpointOutputs, GpuEndpointArgs, RegistryCredential
 from components.gpu.catalog import GpuChoiceError, catalog_for
+from components.limits import runpod as runpod_limits
 from components.naming import physical_name
 from components.providers.runpod import RunpodEndpoint, RunpodRegistryAuth, RunpodSecret, RunpodTemplate
 from inference import contract
 
-CONTAINER_DISK_GB = 50
-"""Room for the Hugging Face snapshot the worker downloads on a cold start (no config key yet)."""
+CONTAINER_DISK_GB = runpod_limits.CONTAINER_DISK_DEFAULT_GB
+"""For a model without Hub file sizes (a bucket checkpoint) and no `runpod.containerDiskGb`; Hub
+models get `args["container_disk_gb"]`, sized from the pinned snapshot (components/gpu/disk.py)."""
 PREFIX_MAX = 40
 SCALERS = {"queueDelay": "QUEUE_DELAY", "requestCount": "REQUEST_COUNT"}
 
@@ -76,7 +78,7 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
         {
             "name": pulumi.Output.concat(prefix, "-", suffix),
             "image": args["image"],
-            "container_disk_gb": CONTAINER_DISK_GB,
+            "container_disk_gb": _container_disk(args),
             "env": {**worker_settings(args), **args["env"], **secret_refs},
             "registry_auth_id": registry_auth_id,
         },
@@ -110,6 +112,15 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
         url=runpod_endpoint.url,  # type: ignore[attr-defined]
         version=runpod_endpoint.version,  # type: ignore[attr-defined]
     )
+
+
+def _container_disk(args: GpuEndpointArgs) -> pulumi.Input[int]:
+    sized = args.get("container_disk_gb")
+    if sized is not None:
+        return sized
+    runpod = args["endpoint"].runpod
+    configured = runpod.container_disk_gb if runpod is not None else None
+    return configured if configured is not None else CONTAINER_DISK_GB
 
 
 def worker_settings(args: GpuEndpointArgs) -> dict[str, pulumi.Input[str]]:

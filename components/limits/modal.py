@@ -26,3 +26,8 @@ def max_gpu_count(gpu_id: str) -> int:
 
 VOLUME_VERSION = Bound(0, 2, "modal_proto api.proto VolumeFsVersion: 0 unspecified (the server's default), 1, 2")
 """The volume filesystem version a new volume is created with."""
+
+CONTAINER_DISK_GUARANTEED_GB = 100
+"""Disk a Modal container can count on without `ephemeral_disk=`: 'a per-container disk quota
+(100s of GBs)' (https://modal.com/docs/guide/resources, Disk limits); its low end, for warnings."""
+EPHEMERAL_DISK = Bound(1, 3 * 1024 * 1024, "https://modal.com/docs/guide/resources (ephemeral_disk, up to 3 TiB)", "MiB")

@@ -5,8 +5,9 @@ afterwards), and its own program runs there in a fresh interpreter (`snapshot.py
 whose code predates this plan, its JSON format or even the cost model compares fine. Both sides
 are then compared here, with the current tree's code:
 
-- resources by URN: added, removed, or changed when the inputs a reviewer looks at
-  (`components.plan.key_properties`) or `protect` differ;
+- resources by URN: added, removed, or changed when any input (`components.review.inputs`:
+  every input the engine would diff, Cloud Run's env and secretEnv by variable name) or
+  `protect` differs;
 - cost: both configs priced by the current cost model and catalog, so the delta shows what the
   change does to the bill, not a price-table update.
 
@@ -31,6 +32,7 @@ from typing import Any
 from components.config import ConfigError, validate_flat
 from components.cost import Range, estimate
 from components.offline import Registration, StackFileError, load_stack_file
+from components.review.inputs import mark_secret_change
 
 SNAPSHOT_SCRIPT = Path(__file__).with_name("snapshot.py")
 SNAPSHOT_TIMEOUT_SECONDS = 300
@@ -161,7 +163,9 @@ def diff_resources(
         now = key_properties(current.type, current.inputs)
         was["protect"], now["protect"] = bool(previous.get("protect")), current.protect
         differences = {
-            key: (was.get(key), now.get(key)) for key in [*now, *(k for k in was if k not in now)] if was.get(key) != now.get(key)
+            key: mark_secret_change(key, was.get(key), now.get(key))
+            for key in [*now, *(k for k in was if k not in now)]
+            if was.get(key) != now.get(key)
         }
         if differences:
             changed.append(Change(ResourceRef(urn, current.type, current.name), differences))
@@ -195,6 +199,9 @@ def compare(
             return comparison
 
         snapshot = run_snapshot(tree, stack, old_stack_path)
+        # Inputs that hold the checkout's path (an image's build context) name the temporary export
+        # on that side; they are the same checkout for the engine, so compare them as such.
+        snapshot = json.loads(json.dumps(snapshot).replace(json.dumps(str(tree))[1:-1], json.dumps(str(root))[1:-1]))
         if snapshot.get("ok"):
             comparison.program_ran = True
             comparison.added, comparison.removed, comparison.changed = diff_resources(

@@ -5,7 +5,7 @@ the same version. Amounts are USD per month as numbers, rounded to cents. Secret
 "[secret]". Top-level keys:
 
     schemaVersion, stack, status (ok | warning | blocked | invalid), exitCode, blockedBy,
-    errors, notices, resources, outputs, cost, budget, policies, against
+    errors, notices, warnings, resources, outputs, cost, budget, policies, against
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def to_document(plan: Plan) -> dict[str, Any]:
         "blockedBy": plan.blocked_by,
         "errors": list(plan.errors),
         "notices": list(plan.notices),
+        "warnings": list(plan.warnings),
         "resources": [
             {
                 "urn": row.urn,

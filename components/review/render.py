@@ -83,6 +83,9 @@ def render_text(plan: Plan) -> str:
     for notice in plan.notices:
         lines.append("")
         lines.append(f"note: {notice}")
+    if plan.warnings:
+        lines.append("")
+        lines.extend(f"warning: {warning}" for warning in plan.warnings)
     lines.extend(_text_cost(plan))
     lines.extend(_text_policies(plan))
     lines.extend(_text_changes(plan))
@@ -349,6 +352,8 @@ def render_markdown(plan: Plan, max_chars: int = 60_000) -> str:
                 parts.append("\n".join(lines) + "\n")
             if fold is not None:
                 parts.append(fold)
+        if plan.warnings:
+            parts.append("\n".join(f"> ⚠️ {_cell(w, 2000)}" for w in plan.warnings) + "\n")
         if plan.notices:
             parts.append("\n".join(f"> {_cell(n, 2000)}" for n in plan.notices) + "\n")
         tree = [_short(line, 400) for line in tree_lines(plan)]

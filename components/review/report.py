@@ -37,6 +37,8 @@ class Plan:
     rows: list[PlanRow] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned about (`pulumi.log.warn`): valid, but likely not what was meant."""
     errors: list[str] = field(default_factory=list)
     run: ProgramRun | None = None
     cost: CostEstimate | None = None
@@ -61,13 +63,15 @@ class Plan:
 
     @property
     def status(self) -> str:
-        """invalid, blocked, warning (advisories, budget overrun not enforced) or ok."""
+        """invalid, blocked, warning (program warnings, advisories, budget overrun not enforced) or ok."""
         if self.errors:
             return "invalid"
         if self.blocked_by:
             return "blocked"
-        warned = (self.budget is not None and self.budget.exceeded) or (
-            self.policy is not None and self.policy.advisory_violations > 0
+        warned = (
+            bool(self.warnings)
+            or (self.budget is not None and self.budget.exceeded)
+            or (self.policy is not None and self.policy.advisory_violations > 0)
         )
         return "warning" if warned else "ok"
 

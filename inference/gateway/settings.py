@@ -125,11 +125,17 @@ class _Parser:
 
     def settings(self) -> Settings:
         env = self.env
-        keys = self._api_keys()
         models = self._models()
+        # The settings a stack must give the gateway, declared in inference/contract.py so the stack
+        # config checks the same list at plan time (components/config/contracts.py).
+        facts = {contract.ROUTES_RUNPOD} if any(m.provider == "runpod" for m in models.values()) else set()
+        provided = {name for name, value in env.items() if value.strip()}
+        absent = {r.var for r in contract.missing(contract.GATEWAY_REQUIRED, provided, facts)}
+        for name in sorted(absent):
+            why = next(r.why for r in contract.GATEWAY_REQUIRED if r.var == name)
+            self.problems.append(f"{name}: required; {why}")
+        keys = self._api_keys() if API_KEYS not in absent else None
         runpod_key = self._secret(RUNPOD_API_KEY)
-        if runpod_key is None and any(m.provider == "runpod" for m in models.values()):
-            self.problems.append(f"{RUNPOD_API_KEY}: required because {MODELS} names a runpod model")
         token_id, token_secret = self._secret(MODAL_PROXY_TOKEN_ID), self._secret(MODAL_PROXY_TOKEN_SECRET)
         if (token_id is None) != (token_secret is None):
             self.problems.append(f"{MODAL_PROXY_TOKEN_ID} and {MODAL_PROXY_TOKEN_SECRET}: set both or neither")

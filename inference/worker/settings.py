@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference import contract as env
+from inference import contract, env
 
-TASKS = env.TASKS
+TASKS = contract.TASKS
 DIRECT_MODES = ("auto", "on", "off")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -75,11 +75,14 @@ class Settings:
             problems.append(f"{env.MODEL_TASK} is required (one of {', '.join(TASKS)})")
         elif task not in TASKS:
             problems.append(f"{env.MODEL_TASK}={task!r} is not one of {', '.join(TASKS)}")
-        if task == "custom":
-            if not custom_class:
-                problems.append(f"{env.CUSTOM_CLASS} is required for task custom (module.path:ClassName)")
-            elif not _CUSTOM.match(custom_class):
-                problems.append(f"{env.CUSTOM_CLASS}={custom_class!r} must look like module.path:ClassName")
+        # What the worker cannot start without is declared in inference/contract.py, so the stack
+        # config checks the same list at plan time.
+        facts = {contract.TASK_CUSTOM} if task == "custom" else set()
+        provided = {name for name, value in e.items() if value.strip()}
+        for needed in contract.missing(contract.WORKER_REQUIRED, provided, facts):
+            problems.append(f"{needed.var} is required for task {task}: {needed.why} (module.path:ClassName)")
+        if task == "custom" and custom_class and not _CUSTOM.match(custom_class):
+            problems.append(f"{env.CUSTOM_CLASS}={custom_class!r} must look like module.path:ClassName")
 
         model_id, revision = get(env.MODEL_ID), get(env.MODEL_REVISION)
         model_path, manifest = get(env.MODEL_PATH), get(env.MODEL_MANIFEST)

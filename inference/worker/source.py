@@ -9,13 +9,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from inference import contract
 from inference.worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Weight formats the worker never reads: skipping them keeps Hub downloads to what loads.
-FOREIGN_FORMATS = ["*.h5", "*.msgpack", "*.onnx", "*.onnx_data", "*.tflite", "*.ot", "*.mlmodel", "*.gguf", "*.pb", "*.ckpt", "coreml/*", "onnx/*", "openvino/*"]
-PICKLE_WEIGHTS = ["*.bin", "*.pt", "*.pth"]
+# Weight formats the worker never reads: skipping them keeps Hub downloads to what loads. Named in
+# inference/contract.py, because the program sizes a worker's disk from the same rule.
+FOREIGN_FORMATS = list(contract.WORKER_SKIPPED_FILES)
+PICKLE_WEIGHTS = list(contract.WORKER_PICKLE_WEIGHTS)
 
 
 def _has_files(path: Path) -> bool:

@@ -27,7 +27,7 @@ VALID: dict[str, Any] = {
             "endpoint": {"provider": "runpod", "gpu": {"minVramGb": 24}, "workers": {"min": 0, "max": 2}},
         }
     },
-    "services": {"gateway": {"image": "images/gateway", "secretEnv": {"API_KEYS": "apiKeys"}}},
+    "services": {"gateway": {"image": "images/gateway", "secretEnv": {"GATEWAY_API_KEYS": "apiKeys"}}},
 }
 SECRET_KEYS = {"modelstack:credentials", "modelstack:secrets"}
 

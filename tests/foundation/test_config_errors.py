@@ -87,8 +87,8 @@ CASES = {
         "AMPERE_24, ADA_24, ADA_32_PRO, AMPERE_48, ADA_48_PRO, AMPERE_80, ADA_80_PRO, HOPPER_141",
     ),
     "secret reference to nothing": (
-        put("services.gateway.secretEnv", {"API_KEYS": "apiKey"}),
-        "modelstack:services.gateway.secretEnv.API_KEYS: names secret 'apiKey', which is not in "
+        put("services.gateway.secretEnv", {"GATEWAY_API_KEYS": "apiKey"}),
+        "modelstack:services.gateway.secretEnv.GATEWAY_API_KEYS: names secret 'apiKey', which is not in "
         "modelstack:secrets (apiKeys); add it or fix the name",
     ),
     "image by mutable tag": (
@@ -273,6 +273,9 @@ def routes_a_modal_model(raw):
         "endpoint": {"provider": "modal", "gpu": {"type": "T4"}},
     }
     raw["services"]["gateway"]["models"] = "all"
+    # routing the Runpod model too: the gateway calls Runpod's job API with this key
+    raw["secrets"]["runpodInvokeKey"] = {"value": "rp-invoke-value", "version": 1}
+    raw["services"]["gateway"]["secretEnv"]["RUNPOD_API_KEY"] = "runpodInvokeKey"
 
 
 def with_proxy_token(*variables: str):
@@ -322,10 +325,9 @@ def test_a_service_holding_the_proxy_token_may_route_to_modal():
     "change",
     [
         put("models.embedder.endpoint.modal", {"proxyAuth": False}),  # public on purpose
-        put("models.embedder.endpoint.modal", {"webEndpoints": []}),  # no web endpoint to guard
         put("services.gateway.models", ["flux"]),  # routes only the Runpod model
     ],
-    ids=["proxyAuth false", "no web endpoint", "not routed"],
+    ids=["proxyAuth false", "not routed"],
 )
 def test_no_token_is_needed_where_nothing_routed_is_guarded(change):
     def both(raw):

@@ -73,7 +73,7 @@ def test_secure_values_show_as_secret_and_are_never_decrypted(tmp_path):
         "      value:\n"
         "        secure: v1:AAAAciphertextAAAA\n"
         "  modelstack:services:\n"
-        "    api: {image: images/gateway, secretEnv: {TOKEN: token}}\n"
+        "    api: {image: images/gateway, secretEnv: {GATEWAY_API_KEYS: token}}\n"
     )
     result = plan("--stack", "sec", "--config-file", str(stack))
     assert result.returncode == 0, result.stdout + result.stderr

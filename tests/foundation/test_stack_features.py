@@ -258,7 +258,12 @@ def test_a_model_may_come_from_a_bucket_checkpoint():
         raw["models"]["boundaries"] = {
             "source": "s3://wasabi/models/caption_boundaries/",
             "task": "custom",
-            "endpoint": {"provider": "modal", "gpu": {"type": "A10G"}, "modal": {"appName": "boundary-inference"}},
+            "endpoint": {
+                "provider": "modal",
+                "gpu": {"type": "A10G"},
+                "env": {"MODELSTACK_CUSTOM_CLASS": "boundaries.model:Boundaries"},  # task custom on our worker
+                "modal": {"appName": "boundary-inference"},
+            },
         }
 
     run = run_program("dev", stack_file=stack_file(mutated(change)))

@@ -30,7 +30,12 @@ def _boundaries(volume: dict[str, Any]) -> dict[str, Any]:
     return {
         "source": "hf://google/vit-base-patch16-224",
         "task": "custom",
-        "endpoint": {"provider": "modal", "gpu": {"type": "A10G"}, "modal": {"volumes": {"/models": volume}}},
+        "endpoint": {
+            "provider": "modal",
+            "gpu": {"type": "A10G"},
+            "env": {"MODELSTACK_CUSTOM_CLASS": "boundaries.model:Boundaries"},  # task custom on our worker
+            "modal": {"volumes": {"/models": volume}},
+        },
     }
 
 

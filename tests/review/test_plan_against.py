@@ -53,6 +53,8 @@ def edit_yaml(path: Path, change) -> None:
 def repo(tmp_path_factory) -> Path:
     repo = tmp_path_factory.mktemp("repo")
     copy_program(repo)
+    # the gateway's env at commit 1: Hippo-style default model, rolled back in commit 2
+    edit_yaml(repo / "Pulumi.dev.yaml", lambda c: c["modelstack:services"]["gateway"].update(env={"DEFAULT_MODEL": "mnist-relu-100"}))
     git(repo, "init", "-q")
     # commit 1: code that predates the review tooling
     for gone in ("components/cost", "components/review", "policy"):
@@ -73,6 +75,8 @@ def repo(tmp_path_factory) -> Path:
         config["modelstack:budget"]["monthlyUsd"] = 1000
         config["modelstack:buckets"]["uploads"] = {"kind": "gcs", "location": "US", "versioning": True}
         config["modelstack:services"]["gateway"]["maxInstances"] = 3
+        config["modelstack:services"]["gateway"]["env"] = {"DEFAULT_MODEL": "mnist-relu-50"}
+        config["modelstack:secrets"]["workerCallbackKey"]["version"] = 2  # a rotated secret
 
     edit_yaml(repo / "Pulumi.dev.yaml", change)
     shutil.copy2(repo / "Pulumi.dev.yaml", repo / "Pulumi.staging.yaml")
@@ -99,11 +103,14 @@ def test_against_an_older_commit_lists_changes_and_the_cost_delta(repo, tmp_path
     # cloud resources only: the bucket, not its component
     assert added == {"modelstack-bucket-uploads-bucket"}
     changed = {c["name"]: c["changes"] for c in against["changed"]}
+    # every input the engine diffs, Cloud Run's env by variable name, a secret by its version
     assert changed["modelstack-service-gateway-service"] == {
-        "template.scaling": {
-            "before": {"minInstanceCount": 0, "maxInstanceCount": 2},
-            "after": {"minInstanceCount": 0, "maxInstanceCount": 3},
-        }
+        "env.DEFAULT_MODEL": {"before": "mnist-relu-100", "after": "mnist-relu-50"},
+        "secretEnv.WORKER_CALLBACK_KEY": {
+            "before": "[secret] dev-workercallbackkey@1",
+            "after": "[secret] dev-workercallbackkey@2 (value changed)",
+        },
+        "template.scaling.maxInstanceCount": {"before": 2, "after": 3},
     }
     assert against["removed"] == []
     # one warm Modal T4 worker: 0.59 x 730
@@ -117,10 +124,10 @@ def test_against_a_commit_without_the_stack_adds_everything(repo, tmp_path):
     assert result.returncode == 0, result.stderr
     md = result.stdout
     assert "Pulumi.staging.yaml does not exist at" in md
-    # 59: the dev stack's resources, the gateway's Modal proxy token (two secrets, their versions
-    # and read grants) included
-    assert "· 59 resources · expected **$430.70/month** · budget" in md
-    assert "+59 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
+    # 60: the dev stack's resources, the gateway's Modal proxy token (two secrets, their versions
+    # and read grants) and the flux worker's disk sizing included
+    assert "· 60 resources · expected **$430.70/month** · budget" in md
+    assert "+60 added, ~0 changed, -0 removed; expected cost +$430.70/month" in md
 
 
 def test_markdown_against_shows_the_change_table(repo, tmp_path):
@@ -130,8 +137,10 @@ def test_markdown_against_shows_the_change_table(repo, tmp_path):
     assert "Compared with `HEAD~1`" in md
     assert "| added | `modelstack-bucket-uploads-bucket` | `gcp:storage/bucket:Bucket` | |" in md
     assert (
-        "| changed | `modelstack-service-gateway-service` | `gcp:cloudrunv2/service:Service` | `template.scaling`: "
-        "`{maxInstanceCount: 2, minInstanceCount: 0}` → `{maxInstanceCount: 3, minInstanceCount: 0}` |"
+        "| changed | `modelstack-service-gateway-service` | `gcp:cloudrunv2/service:Service` | "
+        "`env.DEFAULT_MODEL`: `mnist-relu-100` → `mnist-relu-50`<br>`secretEnv.WORKER_CALLBACK_KEY`: "
+        "`[secret] dev-workercallbackkey@1` → `[secret] dev-workercallbackkey@2 (value changed)`<br>"
+        "`template.scaling.maxInstanceCount`: `2` → `3` |"
     ) in md
     assert "| Change vs `" in md and "**+$430.70**" in md
 

@@ -46,7 +46,7 @@ def test_prod_markdown_is_a_comment_ready_report(prod_plan):
     lines = md.splitlines()
     assert lines[:2] == ["<!-- modelstack-plan:prod -->", "### ✅ modelstack plan: `prod`"]
     assert (
-        "**Status: ok** · 41 resources · expected **$917.46/month** ($917.46 to $1,881.06) · budget $2,500.00 (37% used) "
+        "**Status: ok** · 42 resources · expected **$917.46/month** ($917.46 to $1,881.06) · budget $2,500.00 (37% used) "
         "· policies: 0 mandatory, 0 advisory violations"
     ) in lines
     assert (
@@ -58,7 +58,7 @@ def test_prod_markdown_is_a_comment_ready_report(prod_plan):
     assert "| `models-pinned-to-a-commit` | ✅ pass (2 resources) |" in lines  # the pin and the endpoint
     assert "| `gpu-endpoints-bounded` | ✅ pass (1 resource) |" in lines
     assert "- Prices: runpod GPUs, https://docs.runpod.io/serverless/pricing (flex worker rates), as of 2026-11-23" in lines
-    assert "<details><summary>All resources (41)</summary>" in lines
+    assert "<details><summary>All resources (42)</summary>" in lines
     assert balanced(md)
     # code spans are shown literally, so they are not HTML-escaped
     assert "`pulumi config set --secret --path <key> <value>`" in md
@@ -87,7 +87,7 @@ def test_json_document_is_stable_and_complete():
     assert doc["schemaVersion"] == 1
     assert (doc["stack"], doc["status"], doc["exitCode"], doc["blockedBy"]) == ("dev", "warning", 0, [])
     assert list(doc) == [
-        "schemaVersion", "stack", "status", "exitCode", "blockedBy", "errors", "notices",
+        "schemaVersion", "stack", "status", "exitCode", "blockedBy", "errors", "notices", "warnings",
         "resources", "outputs", "cost", "budget", "policies", "against",
     ]
     assert doc["cost"]["total"] == {"low": 0.0, "expected": 0.0, "high": 0.0}

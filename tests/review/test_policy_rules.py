@@ -6,6 +6,8 @@ Resources are synthetic registrations shaped like what the program (GCP) or the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pulumi.runtime import rpc
 
@@ -228,9 +230,18 @@ def test_models_pinned_to_a_sha_pass():
 
 def test_moving_or_missing_revisions_fail():
     found = violations("models-pinned-to-a-commit", resource(HF_MODEL, {"repoId": "org/m", "revision": "main"}, name="flux-model"))
+    # no state known: the command that finds the commit the ref points to
     assert found == [
         "flux-model loads revision 'main' (revision), not a 40-character commit sha, so the model can change "
-        "under a running deploy; pin it with source: hf://org/name@<commit sha>"
+        "under a running deploy; pin it with source: hf://org/m@<commit sha>; the commit 'main' points to now is "
+        "printed by python -c \"from huggingface_hub import model_info; print(model_info('org/m', "
+        "revision='main').sha)\" (a deployed stack's pin: pulumi stack output models)"
+    ]
+    # the stack's state pins it: the sha to write
+    pinned = replace(DEV, pinned_shas={"flux-model": SHA})
+    assert violations("models-pinned-to-a-commit", resource(HF_MODEL, {"repoId": "org/m", "revision": "main"}, name="flux-model"), pinned) == [
+        "flux-model loads revision 'main' (revision), not a 40-character commit sha, so the model can change "
+        f"under a running deploy; pin it with source: hf://org/m@{SHA} (the commit this stack's state pins for it)"
     ]
     assert "loads no revision" in violations("models-pinned-to-a-commit", resource(HF_MODEL, {"repoId": "org/m"}))[0]
     short = resource(MODAL_APP, {"modelRevision": SHA[:7]})

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from components.gpu.sizing import auto_gpu_ids
+from components.limits.runpod import CONTAINER_DISK_DEFAULT_GB
 from components.offline import PlanMocks
 
 
@@ -26,6 +27,8 @@ class DeployedMocks(PlanMocks):
             state.update(vramGb=12.5, vramBasis="test weights", effectiveTask=inputs.get("task") or "custom")
         elif typ == "pulumi-python:dynamic/gpu:Sizing":
             state["gpuIds"] = auto_gpu_ids(inputs["provider"], float(inputs.get("needGb") or 12.5))
+        elif typ == "pulumi-python:dynamic/gpu:Disk":
+            state["diskGb"] = inputs.get("configuredGb") or CONTAINER_DISK_DEFAULT_GB
         elif typ == "pulumi-python:dynamic/s3:ModelMirror":
             state["manifestUri"] = f"s3://{inputs['bucket']}/models/{_hex(name, 8)}/manifest.json"
         elif typ == "pulumi-python:dynamic/runpod:Endpoint":
