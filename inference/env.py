@@ -19,6 +19,10 @@ MODEL_MANIFEST = "MODELSTACK_MODEL_MANIFEST"
 """s3://bucket/models/<org>/<name>/<sha>/manifest.json written by the ModelMirror resource."""
 CUSTOM_CLASS = "MODELSTACK_CUSTOM_CLASS"
 """module:Class with load() and predict(), for task=custom."""
+APP_MODELS = "MODELSTACK_APP_MODELS"
+"""An app's pinned models (modelstack:apps.<key>.models) as a JSON object:
+{"<model key>": {"id": "<repo id>", "revision": "<commit sha>", "task": "<task>"}}. A bucket checkpoint
+has the s3:// source as its id and an empty revision (its content is pinned where it is copied)."""
 STACK = "MODELSTACK_STACK"
 ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
 
@@ -44,3 +48,9 @@ MODEL_CACHE_DIR = "MODELSTACK_MODEL_CACHE_DIR"
 ENDPOINT_ID = "MODELSTACK_ENDPOINT_ID"
 """Names the endpoint in the readiness callback where the platform does not (Modal: the app name).
 On Runpod the worker reads RUNPOD_ENDPOINT_ID, which Runpod sets."""
+
+
+def model_var(model_key: str, field: str) -> str:
+    """One app model's own variable: `model_var("controlnet-depth", "REVISION")` is
+    MODELSTACK_MODEL_CONTROLNET_DEPTH_REVISION (fields ID and REVISION, as in APP_MODELS)."""
+    return f"MODELSTACK_MODEL_{model_key.upper().replace('-', '_')}_{field}"

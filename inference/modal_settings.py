@@ -15,6 +15,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from inference.env import APP_MODELS
+
 APP_NAME = "MODELSTACK_MODAL_APP_NAME"
 ENVIRONMENT = "MODELSTACK_MODAL_ENVIRONMENT"
 GPU = "MODELSTACK_MODAL_GPU"
@@ -44,6 +46,33 @@ ALL = (
     APP_NAME, ENVIRONMENT, GPU, MIN_CONTAINERS, MAX_CONTAINERS, BUFFER_CONTAINERS, SCALEDOWN_WINDOW,
     TIMEOUT, SECRETS, VOLUMES, ENV, WARM_SCHEDULE, PROXY_AUTH,
 )
+
+
+@dataclass(frozen=True)
+class PinnedModel:
+    """One model an app uses, as the stack pinned it (inference.env.APP_MODELS)."""
+
+    id: str
+    revision: str
+    """The commit sha; empty for a bucket checkpoint."""
+    task: str = ""
+
+
+def pinned_models(environ: Mapping[str, str] | None = None) -> dict[str, PinnedModel]:
+    """The app's models by key, in the order the stack file lists them."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(APP_MODELS, "")
+    if not raw:
+        return {}
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{APP_MODELS} must be a JSON object of models")
+    models: dict[str, PinnedModel] = {}
+    for key, entry in parsed.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ValueError(f"{APP_MODELS}: model {key!r} must be an object with an id")
+        models[str(key)] = PinnedModel(str(entry["id"]), str(entry.get("revision") or ""), str(entry.get("task") or ""))
+    return models
 
 
 def _csv(value: str) -> list[str]:
