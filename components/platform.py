@@ -42,6 +42,7 @@ from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
 from components.images import ImageBuild, Registry, RegistryPullAccess
 from components.models import ModelSupply
 from components.naming import labels, physical_name
+from components.platform_deployments import DeploymentsMixin, guard_apis, templates_build_images
 from components.redis import RedisQueue
 from components.secrets import ManagedSecret
 from components.storage import GcsBucket, S3CompatibleBucket
@@ -71,7 +72,7 @@ def required_apis(config: StackConfig) -> list[str]:
         apis.add(STORAGE)
     if service_secret_names(config):
         apis.add(SECRET_MANAGER)
-    if cfg.services or runpod_builds_images(config):
+    if cfg.services or runpod_builds_images(config) or templates_build_images(config):
         apis.add(ARTIFACT_REGISTRY)
     if cfg.services:
         apis.add(RUN)
@@ -79,6 +80,7 @@ def required_apis(config: StackConfig) -> list[str]:
         apis.add(FIRESTORE)
     if cfg.redis is not None:
         apis |= {REDIS, COMPUTE}
+    apis |= guard_apis(config)
     return sorted(apis)
 
 
@@ -112,7 +114,7 @@ def is_digest_ref(image: str) -> bool:
     return "@sha256:" in image
 
 
-class Platform(pulumi.ComponentResource):
+class Platform(DeploymentsMixin, pulumi.ComponentResource):
     service_urls: dict[str, pulumi.Output[str]]
     bucket_names: dict[str, pulumi.Output[str]]
     image_refs: dict[str, pulumi.Output[str]]
@@ -168,7 +170,8 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-firestore",
                 {
                     "project": config.project,
-                    "database_name": physical_name("modelstack", config.stack, max_len=63, min_len=4),
+                    "database_name": (cfg.firestore.database if cfg.firestore else None)
+                    or physical_name("modelstack", config.stack, max_len=63, min_len=4),
                     "location": (cfg.firestore.location if cfg.firestore else None) or config.region,
                     "protect": config.protected,
                     "depends_on": self._depends(FIRESTORE),
@@ -209,11 +212,15 @@ class Platform(pulumi.ComponentResource):
             )
             for key, model in cfg.models.items()
         }
+        # Templates before endpoints and apps: their env may name a template (${templates.<key>.id}).
+        self.templates = self._templates()
         self.gpu_endpoints: dict[str, GpuEndpoint] = {
             key: self._endpoint(key) for key, model in cfg.models.items() if model.endpoint is not None
         }
+        self.apps = self._apps()
 
         self.services: dict[str, CloudRunService] = {key: self._service(key) for key in cfg.services}
+        self._guards()
 
         self.service_urls = {k: s.url for k, s in self.services.items()}
         self.bucket_names = {k: b.name for k, b in {**self.buckets, **self.s3_buckets}.items()}
@@ -226,6 +233,8 @@ class Platform(pulumi.ComponentResource):
             k: {"repo": s.repo_id, "sha": s.sha, **({"manifest": s.manifest_uri} if s.manifest_uri is not None else {})}
             for k, s in self.supplies.items()
         }
+        self.app_outputs = {k: {"name": pulumi.Output.from_input(a.name), "id": a.app_id, "url": a.url} for k, a in self.apps.items()}
+        self.template_ids = {k: t.template_id for k, t in self.templates.items()}
         self.register_outputs(
             {
                 "serviceUrls": self.service_urls,
@@ -233,6 +242,8 @@ class Platform(pulumi.ComponentResource):
                 "images": self.image_refs,
                 "endpoints": self.endpoints,
                 "models": self.models,
+                "apps": self.app_outputs,
+                "templates": self.template_ids,
             }
         )
 
@@ -267,6 +278,9 @@ class Platform(pulumi.ComponentResource):
         if section == "endpoints":
             endpoint = self.gpu_endpoints[key]
             return endpoint.url if field == "url" else endpoint.endpoint_id
+        if section == "templates":
+            template = self.templates[key]
+            return {"id": template.template_id, "name": template.template_name, "image": template.image}[field]
         # services: workers get the predicted URL (the service may not exist yet); services the real one
         if for_worker or key not in getattr(self, "services", {}):
             return self._predicted_service_url(key)
@@ -442,7 +456,11 @@ class Platform(pulumi.ComponentResource):
                 "env": env,
                 "secret_env": secret_env,
                 "protect": config.protected,
-                "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
+                "modal": (
+                    self._with_named_secrets(_modal_options(endpoint.modal, config), endpoint.modal)
+                    if endpoint.modal is not None
+                    else ModalOptions()
+                ),
             },
             # Volumes seeded from a bucket this stack creates must wait for it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[supply, *self._seed_buckets(endpoint)]),
@@ -452,6 +470,10 @@ class Platform(pulumi.ComponentResource):
         """Runpod pulls images we build from the stack's private registry with a read-only key."""
         if endpoint.provider != "runpod" or is_digest_ref(endpoint.image):
             return {}
+        return {"registry": self._pull_credential()}
+
+    def _pull_credential(self) -> RegistryCredential:
+        """The read-only key Runpod pulls images from the stack's registry with (one per stack)."""
         if self.pull_access is None:
             self.pull_access = RegistryPullAccess(
                 f"{self._name}-registry-pull",
@@ -462,7 +484,7 @@ class Platform(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self._registry()),
             )
-        return {"registry": RegistryCredential(self.pull_access.username, self.pull_access.password)}
+        return RegistryCredential(self.pull_access.username, self.pull_access.password)
 
     # ----------------------------------------------------------------------------------------
     # Cloud Run services
@@ -538,12 +560,14 @@ class Platform(pulumi.ComponentResource):
 def _modal_options(settings: object, config: StackConfig | None = None) -> ModalOptions:
     from dataclasses import replace
 
-    from components.config import ModalSettings, ModalVolumeSettings
+    from components.config import ModalSettings, ModalVolumeSettings, is_model_cache
 
     assert isinstance(settings, ModalSettings)
 
-    def volume(v: ModalVolumeSettings) -> ModalVolumeSpec:
-        spec = ModalVolumeSpec(name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path)
+    def volume(path: str, v: ModalVolumeSettings) -> ModalVolumeSpec:
+        spec = ModalVolumeSpec(
+            name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path, model_cache=is_model_cache(path, v)
+        )
         if v.seed_bucket is None:
             return spec
         # A bucket seed names a bucket key; the volume gets what reading it takes (the physical
@@ -566,7 +590,7 @@ def _modal_options(settings: object, config: StackConfig | None = None) -> Modal
         app_file=settings.app_file,
         include=tuple(settings.include),
         web_endpoints=tuple(settings.web_endpoints),
-        volumes={path: volume(v) for path, v in settings.volumes.items()},
+        volumes={path: volume(path, v) for path, v in settings.volumes.items()},
         secrets=tuple(settings.secrets),
         warm_schedule=settings.warm_schedule or "",
         proxy_auth=settings.proxy_auth,

@@ -22,7 +22,7 @@ CUSTOM_CLASS = "MODELSTACK_CUSTOM_CLASS"
 APP_MODELS = "MODELSTACK_APP_MODELS"
 """An app's pinned models (modelstack:apps.<key>.models) as a JSON object:
 {"<model key>": {"id": "<repo id>", "revision": "<commit sha>", "task": "<task>"}}. A bucket checkpoint
-has the s3:// source as its id and an empty revision (its content is pinned where it is copied)."""
+has s3://<bucket>/<prefix> as its id and an empty revision (its content is pinned where it is copied)."""
 STACK = "MODELSTACK_STACK"
 ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
 

@@ -18,6 +18,7 @@ from components.config.base import (
     TOP_LEVEL_KEYS,
 )
 from components.config.crossrefs import cross_reference_problems
+from components.config.deployments import deployment_problems
 from components.config.errors import ConfigError, problems_from
 from components.config.stack import ModelstackConfig, StackConfig, uses_gcp
 
@@ -118,6 +119,7 @@ def validate(
     if parsed is not None:
         valid_project = project if project and GCP_PROJECT_ID.match(project) else ""
         problems.extend(cross_reference_problems(parsed, valid_project, stack, environ, root))
+        problems.extend(deployment_problems(parsed, stack, environ, root))
 
     if problems:
         raise ConfigError(problems)

@@ -30,6 +30,7 @@ from components.providers.modal.app import DEFAULT_SOURCE
 from inference import env as worker_env
 
 if TYPE_CHECKING:
+    from components.config import Endpoint
     from components.gpu.endpoint import EndpointOutputs, GpuEndpoint, GpuEndpointArgs
 
 DEFAULT_MODAL_ENVIRONMENT = "main"
@@ -62,10 +63,20 @@ class ModalVolumeSpec:
     """Name of the `credentials.s3.<name>` pair that reads the bucket; the keys stay in config."""
     seed_prefix: str = ""
     """Objects under this prefix land under seed_path, relative names kept."""
+    model_cache: bool | None = None
+    """Holds the Hugging Face cache (HF_HOME=<mount>/huggingface); None: only when mounted at /cache."""
 
 
 def _default_volumes() -> dict[str, ModalVolumeSpec]:
     return {CACHE_MOUNT: ModalVolumeSpec()}
+
+
+def hf_home(volumes: Mapping[str, ModalVolumeSpec]) -> str | None:
+    """HF_HOME for the containers: inside the volume marked as the model cache, wherever it is mounted."""
+    for path, spec in sorted(volumes.items()):
+        if spec.model_cache if spec.model_cache is not None else path == CACHE_MOUNT:
+            return f"{path.rstrip('/')}/huggingface"
+    return None
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,8 @@ class ModalOptions:
     """Cron (UTC) for a function that keeps a container warm; empty for none."""
     proxy_auth: bool = True
     """The web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); false makes them public."""
+    named_secrets: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    """Modal secrets created under exactly these names (code looks them up by name): name -> values."""
 
 
 def app_name(stack: str, model_key: str) -> str:
@@ -119,8 +132,9 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
         worker_env.STACK: args["stack"],
         worker_env.ENVIRONMENT: args["environment"],
     }
-    if CACHE_MOUNT in opts.volumes:
-        env[worker_env.HF_HOME] = HF_HOME
+    home = hf_home(opts.volumes)
+    if home is not None:
+        env[worker_env.HF_HOME] = home
     env.update(args["env"])
     if env[worker_env.MODEL_REVISION] == "":
         # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
@@ -129,13 +143,38 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
 
 
 def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
+    opts = options(args)
+    base = opts.app_name or app_name(args["stack"], args["model_key"])
+    return deploy_app(
+        parent,
+        name,
+        base=base,
+        endpoint=args["endpoint"],
+        gpu_ids=args["gpu_ids"],
+        env=worker_environment(args, base, opts),
+        secret_env=args["secret_env"],
+        opts=opts,
+        protect=args["protect"],
+    )
+
+
+def deploy_app(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    base: str,
+    endpoint: Endpoint,
+    gpu_ids: pulumi.Input[Sequence[str]],
+    env: Mapping[str, pulumi.Input[str]],
+    secret_env: Mapping[str, pulumi.Input[str]],
+    opts: ModalOptions,
+    protect: bool,
+) -> EndpointOutputs:
+    """Volumes, secrets and the deployed app of one Modal app named `base` (an endpoint's or an app's)."""
     from components.gpu.endpoint import EndpointOutputs
 
-    endpoint = args["endpoint"]
-    opts = options(args)
     environment = opts.environment
-    base = opts.app_name or app_name(args["stack"], args["model_key"])
-    child = pulumi.ResourceOptions(parent=parent, protect=args["protect"])
+    child = pulumi.ResourceOptions(parent=parent, protect=protect)
 
     volumes: dict[str, pulumi.Input[str]] = {}
     for path, spec in sorted(opts.volumes.items()):
@@ -160,18 +199,27 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
 
     secret_names: list[pulumi.Input[str]] = list(opts.secrets)
     triggers: dict[str, pulumi.Input[str]] = {}
-    if args["secret_env"]:
+    if secret_env:
         secret = ModalSecret(
             f"{name}-secret",
-            {"name": f"{base}-env", "environment": environment, "values": dict(args["secret_env"])},
+            {"name": f"{base}-env", "environment": environment, "values": dict(secret_env)},
             opts=child,
         )
         secret_names.append(secret.name)
         # Deployed functions hold the secret by id; a re-created secret must redeploy the app.
         triggers["secret"] = secret.secret_id
+    for secret_name, values in sorted(opts.named_secrets.items()):
+        named = ModalSecret(
+            f"{name}-secret-{physical_name(secret_name, max_len=40)}",
+            # The whole secret is secret, its plain keys too: Modal keeps them together.
+            {"name": secret_name, "environment": environment, "values": {k: pulumi.Output.secret(v) for k, v in values.items()}},
+            opts=child,
+        )
+        secret_names.append(named.name)
+        triggers[f"secret:{secret_name}"] = named.secret_id
 
     count = endpoint.gpu.count
-    gpu: Any = pulumi.Output.from_input(args["gpu_ids"]).apply(lambda ids: gpu_names(list(ids), count))
+    gpu: Any = pulumi.Output.from_input(gpu_ids).apply(lambda ids: gpu_names(list(ids), count))
     app = ModalApp(
         f"{name}-app",
         {
@@ -187,7 +235,7 @@ def deploy(parent: GpuEndpoint, name: str, args: GpuEndpointArgs) -> EndpointOut
             "timeout": endpoint.execution_timeout_seconds,
             "secrets": secret_names,
             "volumes": volumes,
-            "env": worker_environment(args, base, opts),
+            "env": dict(env),
             "warm_schedule": opts.warm_schedule,
             "web_endpoints": list(opts.web_endpoints),
             "proxy_auth": opts.proxy_auth,
