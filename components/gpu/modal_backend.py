@@ -9,11 +9,16 @@ With the default `ModalOptions` (our app file, inference/modal_app.py):
     <name>-app           ModalApp     modelstack-<stack>-<model>: the app file with the endpoint's GPU(s),
                                       scaling, timeout, model and pinned revision
 
-A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
-its file, the volumes it mounts (managed here, optionally seeded from a directory of the repository
-or from objects in an S3-compatible bucket), existing Modal secrets it attaches by name, its web
-endpoints and an optional warm schedule. Web endpoints require Modal proxy auth unless
-`proxy_auth` is false. Every child names its Modal environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+A user's own app file sets `args["modal"]` to ModalOptions with its file, the volumes it mounts
+(managed here, optionally seeded from a directory of the repository or from objects in an
+S3-compatible bucket; the one marked `model_cache`, by default the one at /cache, receives HF_HOME
+wherever it is mounted), existing Modal secrets it attaches by name, `named_secrets` the stack writes
+under exactly the names the code looks up, its web endpoints and an optional warm schedule. Web
+endpoints require Modal proxy auth unless `proxy_auth` is false. Every child names its Modal
+environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+
+`deploy_app` is the part shared with `components/gpu/app.py` (an app serving several models): the
+same children, with the environment the caller builds.
 """
 
 from __future__ import annotations
