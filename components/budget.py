@@ -55,10 +55,15 @@ class BudgetDecision:
         fixes = ["raise modelstack:budget.monthlyUsd"]
         endpoint_keys = [i.key for i in self.dominant if i.kind == "endpoint"]
         service_keys = [i.key for i in self.dominant if i.kind == "service"]
+        app_keys = [i.key for i in self.dominant if i.kind == "app"]
         if endpoint_keys:
             fixes.append(
                 "lower " + " or ".join(f"models.{k}.endpoint.workers.min" for k in endpoint_keys)
                 + " (or the usage it is priced for)"
+            )
+        if app_keys:
+            fixes.append(
+                "lower " + " or ".join(f"apps.{k}.workers.min" for k in app_keys) + " (or the usage it is priced for)"
             )
         if service_keys:
             fixes.append("lower " + " or ".join(f"services.{k}.minInstances" for k in service_keys))

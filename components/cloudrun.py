@@ -167,6 +167,8 @@ class CloudRunService(pulumi.ComponentResource):
             template=gcp.cloudrunv2.ServiceTemplateArgs(
                 service_account=account.email,
                 timeout=f"{spec.timeout_seconds}s",
+                # Cookie-based: a client (a WebSocket that reconnects) returns to the same instance.
+                session_affinity=spec.session_affinity or None,
                 max_instance_request_concurrency=spec.concurrency,
                 scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
                     min_instance_count=spec.min_instances,

@@ -34,3 +34,12 @@ def labels(stack: str, environment: str, component: str) -> dict[str, str]:
         "modelstack-env": environment,
         "modelstack-component": physical_name(component, max_len=63),
     }
+
+
+MODAL_APP_NAME_MAX = 48
+"""Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters."""
+
+
+def modal_app_name(stack: str, model_key: str) -> str:
+    """One Modal app per stack and model (or app); lowercase, as Modal's web URLs are."""
+    return physical_name("modelstack", stack, model_key, max_len=MODAL_APP_NAME_MAX)

@@ -137,6 +137,11 @@ def _fill_placeholders(values: dict[str, Any], secret_keys: set[str]) -> list[st
             endpoint = model.get("endpoint") if isinstance(model, Mapping) else None
             if isinstance(endpoint, Mapping) and isinstance(endpoint.get("provider"), str):
                 providers.add(endpoint["provider"])
+    if values.get(f"{NAMESPACE}apps"):
+        providers.add("modal")  # apps run Modal app files
+    templates = values.get(f"{NAMESPACE}templates")
+    if isinstance(templates, Mapping):
+        providers |= {t.get("provider") for t in templates.values() if isinstance(t, Mapping)} - {None}
     needed: list[str] = []
     if "runpod" in providers:
         needed.append(creds.RUNPOD_API_KEY.config_field)

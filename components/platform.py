@@ -39,10 +39,12 @@ from components.config import S3Bucket as S3BucketConfig
 from components.config.warnings import config_warnings
 from components.firestore import FirestoreDatabase
 from components.gpu.endpoint import GpuEndpoint, RegistryCredential
-from components.gpu.modal_backend import ModalOptions, ModalVolumeSpec
+from components.gpu.modal_backend import ModalOptions
 from components.images import ImageBuild, Registry, RegistryPullAccess
+from components.modal_options import modal_options as _modal_options
 from components.models import ModelSupply
 from components.naming import labels, physical_name
+from components.platform_deployments import DeploymentsMixin, guard_apis, templates_build_images
 from components.redis import RedisQueue
 from components.secrets import ManagedSecret
 from components.storage import GcsBucket, S3CompatibleBucket
@@ -72,7 +74,7 @@ def required_apis(config: StackConfig) -> list[str]:
         apis.add(STORAGE)
     if service_secret_names(config):
         apis.add(SECRET_MANAGER)
-    if cfg.services or runpod_builds_images(config):
+    if cfg.services or runpod_builds_images(config) or templates_build_images(config):
         apis.add(ARTIFACT_REGISTRY)
     if cfg.services:
         apis.add(RUN)
@@ -80,6 +82,7 @@ def required_apis(config: StackConfig) -> list[str]:
         apis.add(FIRESTORE)
     if cfg.redis is not None:
         apis |= {REDIS, COMPUTE}
+    apis |= guard_apis(config)
     return sorted(apis)
 
 
@@ -113,7 +116,7 @@ def is_digest_ref(image: str) -> bool:
     return "@sha256:" in image
 
 
-class Platform(pulumi.ComponentResource):
+class Platform(DeploymentsMixin, pulumi.ComponentResource):
     service_urls: dict[str, pulumi.Output[str]]
     bucket_names: dict[str, pulumi.Output[str]]
     image_refs: dict[str, pulumi.Output[str]]
@@ -171,7 +174,8 @@ class Platform(pulumi.ComponentResource):
                 f"{name}-firestore",
                 {
                     "project": config.project,
-                    "database_name": physical_name("modelstack", config.stack, max_len=63, min_len=4),
+                    "database_name": (cfg.firestore.database if cfg.firestore else None)
+                    or physical_name("modelstack", config.stack, max_len=63, min_len=4),
                     "location": (cfg.firestore.location if cfg.firestore else None) or config.region,
                     "protect": config.protected,
                     "depends_on": self._depends(FIRESTORE),
@@ -212,11 +216,15 @@ class Platform(pulumi.ComponentResource):
             )
             for key, model in cfg.models.items()
         }
+        # Templates before endpoints and apps: their env may name a template (${templates.<key>.id}).
+        self.templates = self._templates()
         self.gpu_endpoints: dict[str, GpuEndpoint] = {
             key: self._endpoint(key) for key, model in cfg.models.items() if model.endpoint is not None
         }
+        self.apps = self._apps()
 
         self.services: dict[str, CloudRunService] = {key: self._service(key) for key in cfg.services}
+        self._guards()
 
         self.service_urls = {k: s.url for k, s in self.services.items()}
         self.bucket_names = {k: b.name for k, b in {**self.buckets, **self.s3_buckets}.items()}
@@ -229,6 +237,8 @@ class Platform(pulumi.ComponentResource):
             k: {"repo": s.repo_id, "sha": s.sha, **({"manifest": s.manifest_uri} if s.manifest_uri is not None else {})}
             for k, s in self.supplies.items()
         }
+        self.app_outputs = {k: {"name": pulumi.Output.from_input(a.name), "id": a.app_id, "url": a.url} for k, a in self.apps.items()}
+        self.template_ids = {k: t.template_id for k, t in self.templates.items()}
         self.register_outputs(
             {
                 "serviceUrls": self.service_urls,
@@ -236,6 +246,8 @@ class Platform(pulumi.ComponentResource):
                 "images": self.image_refs,
                 "endpoints": self.endpoints,
                 "models": self.models,
+                "apps": self.app_outputs,
+                "templates": self.template_ids,
             }
         )
 
@@ -270,6 +282,9 @@ class Platform(pulumi.ComponentResource):
         if section == "endpoints":
             endpoint = self.gpu_endpoints[key]
             return endpoint.url if field == "url" else endpoint.endpoint_id
+        if section == "templates":
+            template = self.templates[key]
+            return {"id": template.template_id, "name": template.template_name, "image": template.image}[field]
         # services: workers get the predicted URL (the service may not exist yet); services the real one
         if for_worker or key not in getattr(self, "services", {}):
             return self._predicted_service_url(key)
@@ -448,7 +463,11 @@ class Platform(pulumi.ComponentResource):
                 "env": env,
                 "secret_env": secret_env,
                 "protect": config.protected,
-                "modal": _modal_options(endpoint.modal, config) if endpoint.modal is not None else ModalOptions(),
+                "modal": (
+                    self._with_named_secrets(_modal_options(endpoint.modal, config), endpoint.modal)
+                    if endpoint.modal is not None
+                    else ModalOptions()
+                ),
                 "container_disk_gb": supply.disk_gb,
             },
             # Volumes seeded from a bucket this stack creates must wait for it.
@@ -459,6 +478,10 @@ class Platform(pulumi.ComponentResource):
         """Runpod pulls images we build from the stack's private registry with a read-only key."""
         if endpoint.provider != "runpod" or is_digest_ref(endpoint.image):
             return {}
+        return {"registry": self._pull_credential()}
+
+    def _pull_credential(self) -> RegistryCredential:
+        """The read-only key Runpod pulls images from the stack's registry with (one per stack)."""
         if self.pull_access is None:
             self.pull_access = RegistryPullAccess(
                 f"{self._name}-registry-pull",
@@ -469,7 +492,7 @@ class Platform(pulumi.ComponentResource):
                 },
                 opts=pulumi.ResourceOptions(parent=self._registry()),
             )
-        return {"registry": RegistryCredential(self.pull_access.username, self.pull_access.password)}
+        return RegistryCredential(self.pull_access.username, self.pull_access.password)
 
     # ----------------------------------------------------------------------------------------
     # Cloud Run services
@@ -540,41 +563,3 @@ class Platform(pulumi.ComponentResource):
                 "timeoutSeconds": spec.execution_timeout_seconds,
             }
         return pulumi.Output.from_input(entries).apply(lambda value: json.dumps(value, sort_keys=True))
-
-
-def _modal_options(settings: object, config: StackConfig | None = None) -> ModalOptions:
-    from dataclasses import replace
-
-    from components.config import ModalSettings, ModalVolumeSettings
-
-    assert isinstance(settings, ModalSettings)
-
-    def volume(v: ModalVolumeSettings) -> ModalVolumeSpec:
-        spec = ModalVolumeSpec(name=v.name or "", seed_dir=v.seed_dir or "", seed_path=v.seed_path)
-        if v.seed_bucket is None:
-            return spec
-        # A bucket seed names a bucket key; the volume gets what reading it takes (the physical
-        # name, the store and the credential's name), never the keys themselves.
-        assert config is not None, "a volume seeded from a bucket needs the stack config"
-        bucket = config.modelstack.buckets[v.seed_bucket]
-        assert isinstance(bucket, S3BucketConfig)  # components.config checked the reference
-        return replace(
-            spec,
-            seed_bucket=physical_bucket_name(config.project, config.stack, v.seed_bucket, bucket),
-            seed_endpoint=bucket.endpoint,
-            seed_region=bucket.region,
-            seed_credential=bucket.credential,
-            seed_prefix=v.seed_prefix or "",
-        )
-
-    return ModalOptions(
-        environment=settings.environment,
-        app_name=settings.app_name or "",
-        app_file=settings.app_file,
-        include=tuple(settings.include),
-        web_endpoints=tuple(settings.web_endpoints),
-        volumes={path: volume(v) for path, v in settings.volumes.items()},
-        secrets=tuple(settings.secrets),
-        warm_schedule=settings.warm_schedule or "",
-        proxy_auth=settings.proxy_auth,
-    )

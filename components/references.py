@@ -21,6 +21,7 @@ values may refer to what the stack creates:
 | `${models.<key>.manifest}` | the mirror's manifest URI (models with `mirror:`) |
 | `${endpoints.<key>.url}`, `.id` | a model's GPU endpoint (services only) |
 | `${services.<key>.url}` | a Cloud Run service's URL |
+| `${templates.<key>.id}`, `.name`, `.image` | a Runpod template (`modelstack:templates`): its id, name and image |
 
 Workers may not refer to GPU endpoints (endpoints are created in one pass and would wait on each
 other); a service URL is known to workers before the service exists, because Cloud Run URLs are
@@ -47,6 +48,7 @@ _FIELDS = {
     "models": {"repo", "sha", "manifest"},
     "endpoints": {"url", "id"},
     "services": {"url"},
+    "templates": {"id", "name", "image"},
 }
 
 
@@ -62,7 +64,8 @@ def problem(ref: str, cfg: ModelstackConfig, owner: Owner) -> str | None:
     if len(parts) != 3 or parts[0] not in _FIELDS:
         return (
             f"${{{ref}}} is not a reference modelstack knows; use ${{stack}}, ${{project}}, ${{region}}, "
-            "${buckets.<key>.name}, ${models.<key>.sha}, ${endpoints.<key>.url} or ${services.<key>.url}"
+            "${buckets.<key>.name}, ${models.<key>.sha}, ${endpoints.<key>.url}, ${services.<key>.url} "
+            "or ${templates.<key>.id}"
         )
     section, key, field = parts
     if field not in _FIELDS[section]:
@@ -88,6 +91,8 @@ def problem(ref: str, cfg: ModelstackConfig, owner: Owner) -> str | None:
                 return f"${{{ref}}}: model {key!r} has no endpoint"
     if section == "services" and key not in cfg.services:
         return f"${{{ref}}}: no service {key!r} in modelstack:services"
+    if section == "templates" and key not in cfg.templates:
+        return f"${{{ref}}}: no template {key!r} in modelstack:templates"
     return None
 
 

@@ -48,6 +48,10 @@ MODEL_MANIFEST = "MODELSTACK_MODEL_MANIFEST"
 """s3://bucket/models/<org>/<name>/<sha>/manifest.json written by the ModelMirror resource."""
 CUSTOM_CLASS = "MODELSTACK_CUSTOM_CLASS"
 """module:Class with load() and predict(), for task=custom."""
+APP_MODELS = "MODELSTACK_APP_MODELS"
+"""An app's pinned models (modelstack:apps.<key>.models) as a JSON object:
+{"<model key>": {"id": "<repo id>", "revision": "<commit sha>", "task": "<task>"}}. A bucket checkpoint
+has s3://<bucket>/<prefix> as its id and an empty revision (its content is pinned where it is copied)."""
 STACK = "MODELSTACK_STACK"
 ENVIRONMENT = "MODELSTACK_ENVIRONMENT"
 
@@ -81,6 +85,12 @@ WORKER_SKIPPED_FILES = (
 )  # fmt: skip
 WORKER_PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth")
 """Skipped too when the snapshot has safetensors (the pickled duplicates of the same weights)."""
+
+def model_var(model_key: str, field: str) -> str:
+    """One app model's own variable: `model_var("controlnet-depth", "REVISION")` is
+    MODELSTACK_MODEL_CONTROLNET_DEPTH_REVISION (fields ID and REVISION, as in APP_MODELS)."""
+    return f"MODELSTACK_MODEL_{model_key.upper().replace('-', '_')}_{field}"
+
 
 # ============================================================================================
 # Cloud Run services (components/platform.py sets these; inference/gateway/settings.py reads them)
@@ -149,6 +159,33 @@ MODAL_ALL = (
     MODAL_APP_NAME, MODAL_ENVIRONMENT, MODAL_GPU, MODAL_MIN_CONTAINERS, MODAL_MAX_CONTAINERS, MODAL_BUFFER_CONTAINERS, MODAL_SCALEDOWN_WINDOW,
     MODAL_TIMEOUT, MODAL_SECRETS, MODAL_VOLUMES, MODAL_ENV, MODAL_WARM_SCHEDULE, MODAL_PROXY_AUTH,
 )
+
+
+@dataclass(frozen=True)
+class PinnedModel:
+    """One model an app uses, as the stack pinned it (APP_MODELS)."""
+
+    id: str
+    revision: str
+    """The commit sha; empty for a bucket checkpoint."""
+    task: str = ""
+
+
+def pinned_models(environ: Mapping[str, str] | None = None) -> dict[str, PinnedModel]:
+    """The app's models by key, in the order the stack file lists them."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(APP_MODELS, "")
+    if not raw:
+        return {}
+    parsed = json.loads(raw)
+    if not isinstance(parsed, dict):
+        raise ValueError(f"{APP_MODELS} must be a JSON object of models")
+    models: dict[str, PinnedModel] = {}
+    for key, entry in parsed.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ValueError(f"{APP_MODELS}: model {key!r} must be an object with an id")
+        models[str(key)] = PinnedModel(str(entry["id"]), str(entry.get("revision") or ""), str(entry.get("task") or ""))
+    return models
 
 
 def _csv(value: str) -> list[str]:

@@ -6,7 +6,7 @@ Standard library only: it runs in the container too.
 """
 
 from inference import contract
-from inference.contract import ModalSettings
+from inference.contract import ModalSettings, PinnedModel, pinned_models
 
 APP_NAME = contract.MODAL_APP_NAME
 ENVIRONMENT = contract.MODAL_ENVIRONMENT
@@ -24,4 +24,4 @@ PROXY_AUTH = contract.MODAL_PROXY_AUTH
 REQUIREMENTS = contract.MODAL_REQUIREMENTS
 ALL = contract.MODAL_ALL
 
-__all__ = ["ALL", "APP_NAME", "BUFFER_CONTAINERS", "ENV", "ENVIRONMENT", "GPU", "MAX_CONTAINERS", "MIN_CONTAINERS", "PROXY_AUTH", "REQUIREMENTS", "SCALEDOWN_WINDOW", "SECRETS", "TIMEOUT", "VOLUMES", "WARM_SCHEDULE", "ModalSettings"]
+__all__ = ["ALL", "APP_NAME", "BUFFER_CONTAINERS", "ENV", "ENVIRONMENT", "GPU", "MAX_CONTAINERS", "MIN_CONTAINERS", "PROXY_AUTH", "REQUIREMENTS", "SCALEDOWN_WINDOW", "SECRETS", "TIMEOUT", "VOLUMES", "WARM_SCHEDULE", "ModalSettings", "PinnedModel", "pinned_models"]

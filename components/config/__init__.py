@@ -19,13 +19,18 @@ Layout (one module per concern; import from `components.config`, which re-export
 - `buckets`: GCS and S3-compatible buckets and their naming rules;
 - `endpoints`: GPU endpoints with their Modal and Runpod settings;
 - `models`: a model's source, endpoint, usage and mirror;
+- `apps`: Modal app files that serve several pinned models (or none) in one deployment;
+- `templates`: Runpod templates with no endpoint (an image other code starts endpoints from);
 - `services`: Cloud Run services, Redis and Firestore;
+- `monitoring`: uptime checks that match JSON fields, and where alerts go;
 - `stack`: the whole namespace (`ModelstackConfig`) and the validated `StackConfig`;
 - `errors`: pydantic errors as one 'key.path: message' line each (`ConfigError`);
 - `crossrefs`: checks across sections once the whole config parsed;
+- `deployments`: the same for apps, templates, named Modal secrets, monitors and budget guards;
 - `loading`: reading the Pulumi config and the `validate*` entry points.
 """
 
+from components.config.apps import App
 from components.config.base import (
     FIRESTORE_MULTI_REGIONS,
     GCP_REGIONS,
@@ -51,13 +56,16 @@ from components.config.endpoints import (
     GpuSpec,
     ModalSettings,
     ModalVolumeSettings,
+    NamedModalSecret,
     RunpodSettings,
     Scaling,
     Workers,
+    is_model_cache,
 )
 from components.config.errors import ConfigError
 from components.config.loading import load_stack_config, read_pulumi_config, validate, validate_flat
 from components.config.models import Mirror, Model, Task, Usage
+from components.config.monitoring import Alerts, Monitor
 from components.config.secrets import (
     Credentials,
     S3Credential,
@@ -67,14 +75,16 @@ from components.config.secrets import (
 )
 from components.config.services import Firestore, Probe, Probes, Redis, Service, ServiceVolume
 from components.config.stack import Budget, Environment, ModelstackConfig, StackConfig, uses_gcp
+from components.config.templates import Template
 
 __all__ = [
     "FIRESTORE_MULTI_REGIONS", "GCP_REGIONS", "GCS_MULTI_REGIONS", "NAMESPACE", "PROJECT", "PROXY_TOKEN_ENV",
-    "RESERVED_ENV", "SECRET_TOP_LEVEL_KEYS", "TOP_LEVEL_KEYS", "Bucket", "Budget", "ConfigError", "CorsRule",
-    "Credentials", "Endpoint", "Environment", "Firestore", "GcsBucket", "GpuSpec", "Mirror", "ModalSettings",
-    "ModalVolumeSettings", "Model", "ModelstackConfig", "Probe", "Probes", "Redis", "RunpodSettings",
-    "S3Bucket", "S3Credential", "Scaling", "SecretSpec", "Service", "ServiceVolume", "StackConfig",
-    "StrictModel", "Task", "Usage", "Workers", "bucket_name_problem", "credential_value", "load_stack_config",
+    "RESERVED_ENV", "SECRET_TOP_LEVEL_KEYS", "TOP_LEVEL_KEYS", "Alerts", "App", "Bucket", "Budget",
+    "ConfigError", "CorsRule", "Credentials", "Endpoint", "Environment", "Firestore", "GcsBucket", "GpuSpec",
+    "Mirror", "ModalSettings", "ModalVolumeSettings", "Model", "ModelstackConfig", "Monitor",
+    "NamedModalSecret", "Probe", "Probes", "Redis", "RunpodSettings", "S3Bucket", "S3Credential", "Scaling",
+    "SecretSpec", "Service", "ServiceVolume", "StackConfig", "StrictModel", "Task", "Template", "Usage",
+    "Workers", "bucket_name_problem", "credential_value", "is_model_cache", "load_stack_config",
     "physical_bucket_name", "plain_credentials", "read_pulumi_config", "requires_proxy_auth", "uses_gcp",
     "validate", "validate_flat",
 ]

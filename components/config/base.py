@@ -23,7 +23,10 @@ TOP_LEVEL_KEYS = (
     "firestore",
     "redis",
     "models",
+    "apps",
+    "templates",
     "services",
+    "alerts",
 )
 # Keys whose values carry secrets: they must arrive as Pulumi secrets.
 SECRET_TOP_LEVEL_KEYS = ("credentials", "secrets")

@@ -14,6 +14,10 @@ from components.gpu.catalog import GpuChoiceError, gpus_named
 from components.limits import Bound, max_gpu_count
 from components.limits import modal as modal_limits
 from components.limits import runpod as runpod_limits
+from components.providers.modal.inputs import OBJECT_NAME as MODAL_OBJECT_NAME
+
+DEFAULT_CACHE_MOUNT = "/cache"
+"""Where our worker image (images/worker, inference/modal_app.py) expects its model volume."""
 
 
 class GpuSpec(StrictModel):
@@ -82,6 +86,10 @@ class ModalVolumeSettings(StrictModel):
     Default: the whole bucket."""
     seed_path: str = "/"
     """Where in the volume the seed lands."""
+    model_cache: bool | None = None
+    """This volume holds the Hugging Face cache: the containers get HF_HOME=<mount path>/huggingface,
+    so a cold start loads pinned snapshots from the volume instead of the Hub. Default: true for a
+    volume mounted at /cache (where our worker image expects it), false elsewhere."""
 
     @field_validator("seed_prefix")
     @classmethod
@@ -99,6 +107,29 @@ class ModalVolumeSettings(StrictModel):
             )
         if self.seed_prefix is not None and self.seed_bucket is None:
             raise ValueError("seedPrefix: only applies with seedBucket; add seedBucket or remove seedPrefix")
+        return self
+
+
+class NamedModalSecret(StrictModel):
+    """A Modal secret the stack writes under a name your code looks up (`modal.Secret.from_name`)."""
+
+    env: dict[str, str] = Field(default_factory=dict)
+    """Plain values kept in the secret (they may use ${...} references, e.g. ${buckets.x.name})."""
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    """Key -> a `modelstack:secrets` entry or `credentials.*` path, as in an endpoint's secretEnv."""
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_env_names(value)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> NamedModalSecret:
+        both = sorted(set(self.env) & set(self.secret_env))
+        if both:
+            raise ValueError(f"{', '.join(both)} is in both env and secretEnv; keep it in one")
+        if not self.env and not self.secret_env:
+            raise ValueError("a named secret needs at least one key in env or secretEnv")
         return self
 
 
@@ -122,6 +153,9 @@ class ModalSettings(StrictModel):
     """Mount path -> volume. The default caches Hugging Face downloads across containers."""
     secrets: list[str] = Field(default_factory=list)
     """Modal secrets that already exist in the workspace, attached by name (not managed here)."""
+    named_secrets: dict[str, NamedModalSecret] = Field(default_factory=dict)
+    """Modal secrets the stack creates under exactly these names and attaches to the app, for code
+    that reads them by name (`wasabi-credentials`, `supabase-credentials`)."""
     warm_schedule: str | None = None
     """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
     proxy_auth: bool = True
@@ -144,6 +178,34 @@ class ModalSettings(StrictModel):
     def _mount_paths(cls, value: dict[str, ModalVolumeSettings]) -> dict[str, ModalVolumeSettings]:
         return check_mount_paths(value, "/data")
 
+    @field_validator("volumes")
+    @classmethod
+    def _one_model_cache(cls, value: dict[str, ModalVolumeSettings]) -> dict[str, ModalVolumeSettings]:
+        caches = sorted(path for path, volume in value.items() if is_model_cache(path, volume))
+        if len(caches) > 1:
+            raise ValueError(
+                f"volumes {', '.join(caches)} are all marked modelCache; HF_HOME can point at one of them, "
+                "so set modelCache: false on the others"
+            )
+        return value
+
+    @field_validator("named_secrets")
+    @classmethod
+    def _secret_names(cls, value: dict[str, NamedModalSecret]) -> dict[str, NamedModalSecret]:
+        for name in value:
+            if not MODAL_OBJECT_NAME.match(name):
+                raise ValueError(f"{name!r} must be 1-64 letters, digits, '-', '_' or '.' (Modal's rule)")
+        return value
+
+    @model_validator(mode="after")
+    def _secrets_once(self) -> ModalSettings:
+        twice = sorted(set(self.secrets) & set(self.named_secrets))
+        if twice:
+            raise ValueError(
+                f"secrets: {', '.join(twice)} is also in namedSecrets, which creates it; list it in one place"
+            )
+        return self
+
     @field_validator("warm_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
@@ -151,6 +213,11 @@ class ModalSettings(StrictModel):
         if problem:
             raise ValueError(problem)
         return value
+
+
+def is_model_cache(path: str, volume: ModalVolumeSettings) -> bool:
+    """Whether the volume mounted at `path` holds the Hugging Face cache (see `modelCache`)."""
+    return volume.model_cache if volume.model_cache is not None else path == DEFAULT_CACHE_MOUNT
 
 
 class RunpodSettings(StrictModel):

@@ -18,6 +18,7 @@ from components.config.base import (
 )
 from components.config.contracts import runtime_problems
 from components.config.crossrefs import cross_reference_problems
+from components.config.deployments import deployment_problems
 from components.config.errors import ConfigError, problems_from
 from components.config.provider_keys import provider_key_problems
 from components.config.stack import ModelstackConfig, StackConfig, uses_gcp
@@ -112,6 +113,7 @@ def validate(
         problems.extend(cross_reference_problems(parsed, valid_project, stack, environ, root))
         problems.extend(provider_key_problems(parsed))
         problems.extend(runtime_problems(parsed, root))
+        problems.extend(deployment_problems(parsed, stack, environ, root))
 
     if problems:
         raise ConfigError(problems)

@@ -15,6 +15,7 @@ from components.config.base import (
     check_env_names,
     check_mount_paths,
 )
+from components.config.monitoring import Monitor
 from components.limits import cloudrun
 
 
@@ -78,6 +79,10 @@ class Service(StrictModel):
     max_instances: int = Field(default=10, **cloudrun.MAX_INSTANCES.field_args())
     concurrency: int = Field(default=80, **cloudrun.CONCURRENCY.field_args())
     timeout_seconds: int = Field(default=300, **cloudrun.REQUEST_TIMEOUT.field_args())
+    """How long one request (a WebSocket connection too) may run: 1 to 3600 s, Cloud Run's maximum."""
+    session_affinity: bool = False
+    """Send a client's requests to the same instance while it lives (Cloud Run's cookie-based session
+    affinity): what in-memory WebSocket state and progress fan-out need across reconnects."""
     public: bool = False
     """Let anyone invoke the service (allUsers run.invoker). Otherwise IAM-authenticated only."""
     ingress: Literal["all", "internal", "internalAndCloudLoadBalancing"] = "all"
@@ -85,6 +90,10 @@ class Service(StrictModel):
     secret_env: dict[str, str] = Field(default_factory=dict)
     """Environment variable -> name of a `modelstack:secrets` entry (mounted at a pinned version)."""
     probes: Probes = Field(default_factory=Probes)
+    """Cloud Run's startup and liveness probes: they check the status code only."""
+    monitor: Monitor | None = None
+    """Uptime checks against the deployed URL that can match JSON fields, with an alert policy
+    (see components/config/monitoring.py); public services only."""
     firestore: bool = False
     """Grant the service read/write access to the stack's Firestore database."""
     buckets: dict[str, Literal["read", "readwrite"]] = Field(default_factory=dict)
@@ -141,6 +150,21 @@ class Service(StrictModel):
 class Firestore(StrictModel):
     location: str | None = None
     """nam5, eur3 or a region; defaults to the stack's gcp:region."""
+    database: str | None = None
+    """The database id; defaults to modelstack-<stack>. `(default)` for code that opens the project's
+    default database (`firestore.Client(project=...)` with no database argument)."""
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None or value == "(default)" or re.fullmatch(r"[a-z][a-z0-9-]{2,61}[a-z0-9]", value):
+            return value
+        raise ValueError(
+            f"database {value!r} must be (default) or 4-63 lowercase letters, digits and hyphens, "
+            "starting with a letter"
+        )
 
     @field_validator("location")
     @classmethod

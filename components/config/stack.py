@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from components.config.apps import App
 from components.config.base import StrictModel, check_logical_name
 from components.config.buckets import Bucket
 from components.config.models import Model
+from components.config.monitoring import Alerts
 from components.config.secrets import Credentials, SecretSpec
 from components.config.services import Firestore, Redis, Service
+from components.config.templates import Template
+
+BILLING_ACCOUNT = r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}"
 
 
 class Budget(StrictModel):
@@ -20,6 +26,31 @@ class Budget(StrictModel):
     """Expected monthly spend the stack must stay under."""
     enforce: bool = True
     """When true, a plan or preview whose expected cost exceeds the budget fails."""
+    gcp_billing_account: str | None = None
+    """A Cloud Billing account id (XXXXXX-XXXXXX-XXXXXX): the stack creates a billing budget of
+    monthlyUsd for its project that emails at each of alertThresholds (GCP stacks only). Creating it
+    needs billing-account rights (Billing Account Costs Manager) for whoever runs `pulumi up`."""
+    alert_thresholds: list[float] = Field(default_factory=lambda: [0.5, 0.9, 1.0])
+    """Fractions of monthlyUsd at which the billing budget alerts (actual spend)."""
+
+    @field_validator("gcp_billing_account")
+    @classmethod
+    def _billing_account(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(BILLING_ACCOUNT, value):
+            raise ValueError(
+                f"{value!r} is not a Cloud Billing account id (XXXXXX-XXXXXX-XXXXXX, uppercase hex); "
+                "see gcloud billing accounts list"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Budget:
+        bad = [t for t in self.alert_thresholds if not 0 < t <= 10]
+        if bad or not self.alert_thresholds:
+            raise ValueError("alertThresholds: list fractions of monthlyUsd between 0 and 10, e.g. [0.5, 0.9, 1.0]")
+        if len(set(self.alert_thresholds)) != len(self.alert_thresholds):
+            raise ValueError("alertThresholds: a threshold is listed twice")
+        return self
 
 
 Environment = Literal["dev", "staging", "prod"]
@@ -36,9 +67,12 @@ class ModelstackConfig(StrictModel):
     firestore: Firestore | None = None
     redis: Redis | None = None
     models: dict[str, Model] = Field(default_factory=dict)
+    apps: dict[str, App] = Field(default_factory=dict)
+    templates: dict[str, Template] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
+    alerts: Alerts = Field(default_factory=Alerts)
 
-    @field_validator("buckets", "secrets", "models", "services")
+    @field_validator("buckets", "secrets", "models", "apps", "templates", "services")
     @classmethod
     def _keys(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
         what = info.field_name.rstrip("s")
@@ -80,7 +114,7 @@ def uses_gcp(cfg: ModelstackConfig) -> bool:
     builds_worker = any(
         m.endpoint is not None and m.endpoint.provider == "runpod" and "@sha256:" not in m.endpoint.image
         for m in cfg.models.values()
-    )
+    ) or any("@sha256:" not in t.image for t in cfg.templates.values())
     return bool(
         cfg.services
         or cfg.redis is not None

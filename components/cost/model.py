@@ -44,10 +44,10 @@ Not priced: Firestore, Secret Manager, Artifact Registry, network egress, cold s
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from components.config import Endpoint, GcsBucket, Redis, S3Bucket, Service, StackConfig, Usage
+from components.config import App, Endpoint, GcsBucket, Redis, S3Bucket, Service, StackConfig, Usage
 from components.cost.gpus import GpuPricing, price_gpus
 from components.cost.prices import Prices, PriceSource, load_prices
 from components.cost.warm import warm_schedule_hours
@@ -57,7 +57,7 @@ HOURS_PER_MONTH = 730.0
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 SECONDS_PER_DAY = 86_400.0
 
-Kind = Literal["endpoint", "service", "bucket", "redis"]
+Kind = Literal["endpoint", "app", "service", "bucket", "redis"]
 
 
 @dataclass(frozen=True)
@@ -408,11 +408,19 @@ def estimate(
     for key, model in cfg.models.items():
         if model.endpoint is not None:
             items.append(endpoint_item(key, model.endpoint, model.usage, vram_needs.get(key)))
+    items.extend(app_item(key, app) for key, app in cfg.apps.items())
     items.extend(service_item(key, service, prices, config.region) for key, service in cfg.services.items())
     items.extend(bucket_item(key, bucket, prices) for key, bucket in cfg.buckets.items())
     if cfg.redis is not None:
         items.append(redis_item(cfg.redis, prices, config.region))
     return CostEstimate(items)
+
+
+def app_item(key: str, app: App) -> LineItem:
+    """An app (modelstack:apps) is priced as the endpoint it is: its GPU, workers and usage."""
+    item = endpoint_item(key, app, app.usage)
+    notes = [n.replace(f"models.{key}.usage", f"apps.{key}.usage") for n in item.notes]
+    return replace(item, kind="app", notes=notes)
 
 
 def redis_item(redis: Redis, prices: Prices, region: str = "") -> LineItem:

@@ -40,6 +40,8 @@ class ModalVolumeSpec:
     """Name of the `credentials.s3.<name>` pair that reads the bucket; the keys stay in config."""
     seed_prefix: str = ""
     """Objects under this prefix land under seed_path, relative names kept."""
+    model_cache: bool | None = None
+    """Holds the Hugging Face cache (HF_HOME=<mount>/huggingface); None: only when mounted at /cache."""
 
 
 def _default_volumes() -> dict[str, ModalVolumeSpec]:
@@ -65,6 +67,8 @@ class ModalOptions:
     """Cron (UTC) for a function that keeps a container warm; empty for none."""
     proxy_auth: bool = True
     """The web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); false makes them public."""
+    named_secrets: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
+    """Modal secrets created under exactly these names (code looks them up by name): name -> values."""
 
 
 @dataclass(frozen=True)

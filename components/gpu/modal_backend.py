@@ -9,17 +9,22 @@ With the default `ModalOptions` (our app file, inference/modal_app.py):
     <name>-app           ModalApp     modelstack-<stack>-<model>: the app file with the endpoint's GPU(s),
                                       scaling, timeout, model and pinned revision
 
-A user's own app file (HatCat, caption boundaries, Modomo) sets `args["modal"]` to ModalOptions with
-its file, the volumes it mounts (managed here, optionally seeded from a directory of the repository
-or from objects in an S3-compatible bucket), existing Modal secrets it attaches by name, its web
-endpoints and an optional warm schedule. Web endpoints require Modal proxy auth unless
-`proxy_auth` is false. Every child names its Modal environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+A user's own app file sets `args["modal"]` to ModalOptions with its file, the volumes it mounts
+(managed here, optionally seeded from a directory of the repository or from objects in an
+S3-compatible bucket; the one marked `model_cache`, by default the one at /cache, receives HF_HOME
+wherever it is mounted), existing Modal secrets it attaches by name, `named_secrets` the stack writes
+under exactly the names the code looks up, its web endpoints and an optional warm schedule. Web
+endpoints require Modal proxy auth unless `proxy_auth` is false. Every child names its Modal
+environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+
+`deploy_app` is the part shared with `components/gpu/app.py` (an app serving several models): the
+same children, with the environment the caller builds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
@@ -31,22 +36,29 @@ from components.gpu.args import (
     ModalOptions,
     ModalVolumeSpec,
 )
-from components.naming import physical_name
+from components.naming import MODAL_APP_NAME_MAX, modal_app_name, physical_name
 from components.providers.modal import ModalApp, ModalSecret, ModalVolume
 from inference import contract
 
-__all__ = ["CACHE_MOUNT", "DEFAULT_MODAL_ENVIRONMENT", "ModalOptions", "ModalVolumeSpec", "deploy"]
+__all__ = ["CACHE_MOUNT", "DEFAULT_MODAL_ENVIRONMENT", "ModalOptions", "ModalVolumeSpec", "deploy", "deploy_app", "hf_home"]
 
-HF_HOME = f"{CACHE_MOUNT}/huggingface"
+if TYPE_CHECKING:
+    from components.config import Endpoint
+
 # Names the endpoint in the worker's readiness callback where the platform does not (Modal).
 ENDPOINT_ID = contract.ENDPOINT_ID
-# Room for "-cache" and for Modal's web label `<app>-model-web` within 63 characters.
-APP_NAME_MAX = 48
+APP_NAME_MAX = MODAL_APP_NAME_MAX
 
 
-def app_name(stack: str, model_key: str) -> str:
-    """One Modal app per stack and model; lowercase, as Modal's web URLs are."""
-    return physical_name("modelstack", stack, model_key, max_len=APP_NAME_MAX)
+def hf_home(volumes: Mapping[str, ModalVolumeSpec]) -> str | None:
+    """HF_HOME for the containers: inside the volume marked as the model cache, wherever it is mounted."""
+    for path, spec in sorted(volumes.items()):
+        if spec.model_cache if spec.model_cache is not None else path == CACHE_MOUNT:
+            return f"{path.rstrip('/')}/huggingface"
+    return None
+
+
+app_name = modal_app_name
 
 
 def options(args: GpuEndpointArgs) -> ModalOptions:
@@ -74,8 +86,9 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
         contract.STACK: args["stack"],
         contract.ENVIRONMENT: args["environment"],
     }
-    if CACHE_MOUNT in opts.volumes:
-        env[contract.HF_HOME] = HF_HOME
+    home = hf_home(opts.volumes)
+    if home is not None:
+        env[contract.HF_HOME] = home
     env.update(args["env"])
     if env[contract.MODEL_REVISION] == "":
         # A bucket checkpoint has no Hub revision; its content is pinned where it is copied.
@@ -84,11 +97,36 @@ def worker_environment(args: GpuEndpointArgs, name: str, opts: ModalOptions) -> 
 
 
 def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> EndpointOutputs:
-    endpoint = args["endpoint"]
     opts = options(args)
-    environment = opts.environment
     base = opts.app_name or app_name(args["stack"], args["model_key"])
-    child = pulumi.ResourceOptions(parent=parent, protect=args["protect"])
+    return deploy_app(
+        parent,
+        name,
+        base=base,
+        endpoint=args["endpoint"],
+        gpu_ids=args["gpu_ids"],
+        env=worker_environment(args, base, opts),
+        secret_env=args["secret_env"],
+        opts=opts,
+        protect=args["protect"],
+    )
+
+
+def deploy_app(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    base: str,
+    endpoint: Endpoint,
+    gpu_ids: pulumi.Input[Sequence[str]],
+    env: Mapping[str, pulumi.Input[str]],
+    secret_env: Mapping[str, pulumi.Input[str]],
+    opts: ModalOptions,
+    protect: bool,
+) -> EndpointOutputs:
+    """Volumes, secrets and the deployed app of one Modal app named `base` (an endpoint's or an app's)."""
+    environment = opts.environment
+    child = pulumi.ResourceOptions(parent=parent, protect=protect)
 
     volumes: dict[str, pulumi.Input[str]] = {}
     for path, spec in sorted(opts.volumes.items()):
@@ -113,18 +151,27 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
 
     secret_names: list[pulumi.Input[str]] = list(opts.secrets)
     triggers: dict[str, pulumi.Input[str]] = {}
-    if args["secret_env"]:
+    if secret_env:
         secret = ModalSecret(
             f"{name}-secret",
-            {"name": f"{base}-env", "environment": environment, "values": dict(args["secret_env"])},
+            {"name": f"{base}-env", "environment": environment, "values": dict(secret_env)},
             opts=child,
         )
         secret_names.append(secret.name)
         # Deployed functions hold the secret by id; a re-created secret must redeploy the app.
         triggers["secret"] = secret.secret_id
+    for secret_name, values in sorted(opts.named_secrets.items()):
+        named = ModalSecret(
+            f"{name}-secret-{physical_name(secret_name, max_len=40)}",
+            # The whole secret is secret, its plain keys too: Modal keeps them together.
+            {"name": secret_name, "environment": environment, "values": {k: pulumi.Output.secret(v) for k, v in values.items()}},
+            opts=child,
+        )
+        secret_names.append(named.name)
+        triggers[f"secret:{secret_name}"] = named.secret_id
 
     count = endpoint.gpu.count
-    gpu: Any = pulumi.Output.from_input(args["gpu_ids"]).apply(lambda ids: gpu_names(list(ids), count))
+    gpu: Any = pulumi.Output.from_input(gpu_ids).apply(lambda ids: gpu_names(list(ids), count))
     app = ModalApp(
         f"{name}-app",
         {
@@ -140,7 +187,7 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
             "timeout": endpoint.execution_timeout_seconds,
             "secrets": secret_names,
             "volumes": volumes,
-            "env": worker_environment(args, base, opts),
+            "env": dict(env),
             "warm_schedule": opts.warm_schedule,
             "web_endpoints": list(opts.web_endpoints),
             "proxy_auth": opts.proxy_auth,

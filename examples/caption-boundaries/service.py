@@ -4,8 +4,10 @@ Boundary Inference", `src/caption_boundaries/inference/service.py`).
 
 A stand-in for that project's own file, written the modelstack way: the checkpoint is not uploaded
 by hand (`scripts/upload_model_to_modal.py`) but seeded into the `/models` volume from the Wasabi
-bucket by `pulumi up`; Wasabi and Supabase credentials arrive in a Modal secret managed by the
-stack; GPU, timeout and the batch size come from the stack file.
+bucket by `pulumi up`; the `wasabi-credentials` and `supabase-credentials` secrets it reads by name,
+as the project's file does, are written by the stack; GPU, timeout and the batch size come from the
+stack file. The app is deployed as `boundary-inference` and Prefect calls
+`run_boundary_inference_batch` with the same arguments as the project's own function.
 """
 
 import os
@@ -28,7 +30,11 @@ environment = settings.environment or None
 @app.function(
     image=image,
     gpu=settings.gpu_arg,
-    secrets=[modal.Secret.from_name(n, environment_name=environment) for n in settings.secrets],
+    # By name, like the project's own file; the stack creates both (modal.namedSecrets).
+    secrets=[
+        modal.Secret.from_name("wasabi-credentials", environment_name=environment),
+        modal.Secret.from_name("supabase-credentials", environment_name=environment),
+    ],
     volumes={p: modal.Volume.from_name(n, environment_name=environment) for p, n in settings.volumes.items()},
     min_containers=settings.min_containers,
     max_containers=settings.max_containers or None,
@@ -36,8 +42,16 @@ environment = settings.environment or None
     timeout=settings.timeout,
     env=settings.container_env(),
 )
-def run_boundary_inference_batch(video_id: str, tenant_id: str, frame_pairs: list[list[str]]) -> dict:
-    """Score `frame_pairs` (keys of cropped frames in Wasabi) in batches of BOUNDARY_BATCH_SIZE."""
+def run_boundary_inference_batch(
+    video_id: str,
+    tenant_id: str,
+    cropped_frames_version: int | None,
+    model_version: str,
+    run_id: str,
+    frame_pairs: list[list[str]],
+) -> dict:
+    """Score `frame_pairs` (keys of cropped frames in Wasabi) in batches of BOUNDARY_BATCH_SIZE with
+    the checkpoint `model_version` (default BOUNDARY_MODEL_VERSION) from /models/checkpoints."""
     import io
 
     import boto3
@@ -46,7 +60,8 @@ def run_boundary_inference_batch(video_id: str, tenant_id: str, frame_pairs: lis
     from PIL import Image
     from supabase import create_client
 
-    checkpoint = os.path.join(os.environ["BOUNDARY_CHECKPOINT_DIR"], os.environ["BOUNDARY_MODEL_VERSION"] + ".pt")
+    version = model_version or os.environ["BOUNDARY_MODEL_VERSION"]
+    checkpoint = os.path.join(os.environ["BOUNDARY_CHECKPOINT_DIR"], version + ".pt")
     model = torch.jit.load(checkpoint, map_location="cuda").eval()
     wasabi = boto3.client(
         "s3",
@@ -71,6 +86,7 @@ def run_boundary_inference_batch(video_id: str, tenant_id: str, frame_pairs: lis
 
     supabase = create_client(os.environ["SUPABASE_URL"], os.environ["SUPABASE_SERVICE_ROLE_KEY"])
     supabase.schema(os.environ["SUPABASE_SCHEMA"]).table("boundary_runs").insert(
-        {"video_id": video_id, "tenant_id": tenant_id, "pairs": len(scores), "model_version": os.environ["BOUNDARY_MODEL_VERSION"]}
+        {"run_id": run_id, "video_id": video_id, "tenant_id": tenant_id, "cropped_frames_version": cropped_frames_version,
+         "pairs": len(scores), "model_version": version}
     ).execute()
-    return {"status": "success", "total_pairs": len(frame_pairs), "successful": len(scores)}
+    return {"status": "success", "run_id": run_id, "total_pairs": len(frame_pairs), "successful": len(scores)}

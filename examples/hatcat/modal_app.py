@@ -3,34 +3,45 @@ pack, all in one T4 container that scales to zero (seed: "HatCat Cloud Deploymen
 
 This file stands in for HatCat's own `scripts/deploy/modal_app.py`, written the modelstack way: it
 hard-codes nothing that belongs to the stack. The GPU, scale-down window, volumes, secrets, warm
-schedule and the two pinned models arrive as settings (`inference.modal_settings`) that `pulumi up`
-passes in, so the stack file decides them and a config change redeploys.
+schedule, the HatCat commit and the three pinned models (Gemma 3 4B, Gemma 2B, the lens pack) arrive
+as settings (`inference.modal_settings`) that `pulumi up` passes in, so the stack file decides them
+and a config change redeploys.
 
 Container layout:
-    /models  Modal volume: Hugging Face cache (HF_HOME), so a cold start does not re-download Gemma
+    /models  Modal volume, the stack's model cache: HF_HOME points inside it, so a cold start loads
+             the pinned Gemma snapshots from the volume instead of downloading them again
     /data    Modal volume: OpenWebUI's users and chats (the first user to sign up becomes admin)
+    /app     HatCat at the commit HATCAT_REF names (a sha: a moving branch is refused)
 """
 
 import os
+import re
 import subprocess
 
 import modal
 
-from inference.modal_settings import ModalSettings
+from inference.modal_settings import ModalSettings, pinned_models
 
 settings = ModalSettings.from_env()
 app = modal.App(settings.app_name)
+
+HATCAT_REF = settings.env.get("HATCAT_REF", "")
+if not re.fullmatch(r"[0-9a-f]{40}", HATCAT_REF):
+    # The image would otherwise build whatever the branch holds that day: not reproducible, no rollback.
+    raise RuntimeError(f"HATCAT_REF must be a 40-character commit sha of HatCat, not {HATCAT_REF!r}")
+LENS_DIR = "/app/lens_packs/gemma-3-4b_first-light-v1-bf16"
 
 UI_PORT = 8080
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .apt_install("git")
     .pip_install("huggingface_hub>=0.30,<3", "open-webui>=0.6,<1")
-    # HatCat's backend at the repository and ref the stack file names (env HATCAT_GIT_URL, HATCAT_REF).
+    # HatCat's backend at exactly the commit the stack file names (env HATCAT_GIT_URL, HATCAT_REF).
     .run_commands(
-        'git clone --depth 1 --branch "$HATCAT_REF" "$HATCAT_GIT_URL" /opt/hatcat'
-        " && pip install -r /opt/hatcat/requirements.txt",
-        env={"HATCAT_GIT_URL": settings.env.get("HATCAT_GIT_URL", ""), "HATCAT_REF": settings.env.get("HATCAT_REF", "main")},
+        'git init -q /app && git -C /app fetch -q --depth 1 "$HATCAT_GIT_URL" "$HATCAT_REF"'
+        " && git -C /app checkout -q FETCH_HEAD && pip install -r /app/requirements.txt"
+        " && python -c \"import nltk; nltk.download('wordnet')\"",
+        env={"HATCAT_GIT_URL": settings.env.get("HATCAT_GIT_URL", ""), "HATCAT_REF": HATCAT_REF},
     )
     .add_local_python_source("inference")
 )
@@ -56,16 +67,21 @@ class HatCat:
     def start(self) -> None:
         from huggingface_hub import snapshot_download
 
-        # Both models at the commits the stack pinned; the token comes from the stack's secret.
-        for repo, revision in (
-            (os.environ["MODELSTACK_MODEL_ID"], os.environ["MODELSTACK_MODEL_REVISION"]),
-            (os.environ["HATCAT_SECOND_MODEL_ID"], os.environ["HATCAT_SECOND_MODEL_REVISION"]),
-        ):
-            snapshot_download(repo, revision=revision, token=os.environ.get("HF_TOKEN"))
-        self.backend = subprocess.Popen(["python", "-m", "hatcat.server", "--port", "8000"], cwd="/opt/hatcat")
+        # Every model at the commit the stack pinned; the Gemmas land in HF_HOME on the /models
+        # volume (cached across containers), the lens pack where HatCat looks for it.
+        token = os.environ.get("HF_TOKEN")
+        models = pinned_models()
+        for key in ("gemma3", "gemma2"):
+            snapshot_download(models[key].id, revision=models[key].revision, token=token)
+        snapshot_download(models["lens"].id, revision=models["lens"].revision, token=token, local_dir=LENS_DIR)
+        self.backend = subprocess.Popen(
+            ["python", "-m", "uvicorn", "src.ui.openwebui.server:app", "--host", "127.0.0.1", "--port", "8765"],
+            cwd="/app",
+            env={**os.environ, "PYTHONPATH": "/app"},
+        )
         self.ui = subprocess.Popen(
             ["open-webui", "serve", "--port", str(UI_PORT)],
-            env={**os.environ, "DATA_DIR": "/data", "OPENAI_API_BASE_URL": "http://127.0.0.1:8000/v1"},
+            env={**os.environ, "DATA_DIR": "/data", "OPENAI_API_BASE_URL": "http://127.0.0.1:8765/v1", "OPENAI_API_KEY": "sk-local"},
         )
 
     @modal.web_server(UI_PORT, startup_timeout=600, requires_proxy_auth=settings.proxy_auth)

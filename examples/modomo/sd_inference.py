@@ -2,10 +2,11 @@
 results written to Cloudflare R2 (seed: Modomo production deployment, `modal_functions/
 sd_inference_complete.py`).
 
-A stand-in for Modomo's own file, written the modelstack way: GPU, timeout, scaling and secrets come
-from the stack through `inference.modal_settings`; the R2 bucket, endpoint and CDN domain come from
-`${buckets.results.*}` references and the R2 keys from the stack's S3 credential, inside a Modal
-secret. The Railway API (now Cloud Run) calls `transform` by app name with `modal.Function.from_name`.
+A stand-in for Modomo's own file, written the modelstack way: GPU, timeout, scaling and the pinned
+models (`inference.modal_settings.pinned_models`) come from the stack; the R2 bucket, endpoint, CDN
+domain and keys arrive in the `modomo-r2-credentials` secret the seed names, written by the stack.
+Downloads land in HF_HOME on the /cache volume. The Railway API (now Cloud Run) calls `transform`
+by app name with `modal.Function.from_name`.
 """
 
 import io
@@ -13,7 +14,7 @@ import os
 
 import modal
 
-from inference.modal_settings import ModalSettings
+from inference.modal_settings import ModalSettings, pinned_models
 
 settings = ModalSettings.from_env()
 app = modal.App(settings.app_name)
@@ -62,12 +63,12 @@ def transform(image_key: str, style: str) -> dict:
     bucket = os.environ["R2_BUCKET_NAME"]
     source = Image.open(io.BytesIO(r2.get_object(Bucket=bucket, Key=image_key)["Body"].read())).convert("RGB")
 
-    controlnet = ControlNetModel.from_pretrained(
-        os.environ["MODOMO_CONTROLNET_ID"], revision=os.environ["MODOMO_CONTROLNET_REVISION"], torch_dtype=torch.float16
-    )
+    models = pinned_models()
+    depth, base = models["controlnet-depth"], models["sd15"]
+    controlnet = ControlNetModel.from_pretrained(depth.id, revision=depth.revision, torch_dtype=torch.float16)
     pipe = StableDiffusionControlNetPipeline.from_pretrained(
-        os.environ["MODELSTACK_MODEL_ID"],
-        revision=os.environ["MODELSTACK_MODEL_REVISION"],
+        base.id,
+        revision=base.revision,
         controlnet=controlnet,
         torch_dtype=torch.float16,
     ).to("cuda")

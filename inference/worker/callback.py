@@ -21,7 +21,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,21 +118,35 @@ def deliver(
 ) -> Delivery:
     """POST the signed body until it is accepted, refused, or the attempts run out."""
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return post_json(url, raw, lambda: sign_headers(secret, raw), policy, str(body.get("status")), sleep, transport)
+
+
+def post_json(
+    url: str,
+    raw: bytes,
+    headers: Callable[[], Mapping[str, str]],
+    policy: RetryPolicy,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+    transport: httpx.BaseTransport | None = None,
+) -> Delivery:
+    """POST `raw` (JSON) with bounded retries; `headers()` is called for every attempt (a signature
+    carries a timestamp). The URL is never logged: a caller's may hold a secret in its query."""
     result = Delivery()
     with httpx.Client(timeout=policy.timeout, transport=transport, follow_redirects=False) as client:
         for attempt in range(1, policy.max_attempts + 1):
             result.attempts = attempt
-            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **sign_headers(secret, raw)}
+            sent = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers()}
             retry_after = None
             try:
-                response = client.post(url, content=raw, headers=headers)
+                response = client.post(url, content=raw, headers=sent)
             except httpx.HTTPError as exc:
                 log.warning("readiness callback attempt %d failed: %s", attempt, type(exc).__name__)
             else:
                 result.status = response.status_code
                 if response.is_success:
                     result.delivered = True
-                    log.info("readiness callback delivered (%s, attempt %d)", body.get("status"), attempt)
+                    log.info("readiness callback delivered (%s, attempt %d)", what, attempt)
                     return result
                 if response.status_code not in RETRYABLE and response.status_code < 500:
                     log.error("readiness callback refused with HTTP %d; not retrying", response.status_code)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from inference.worker import callback
@@ -31,10 +31,21 @@ class ModelLoadError(RuntimeError):
     """The model could not be loaded; the message is safe to show (secrets redacted)."""
 
 
+StateListener = Callable[["Worker"], "threading.Thread | None"]
+"""Told of each state change (loading, ready, failed); may return the thread delivering the news, which
+a failed load waits on briefly (see `load`). Another platform's readiness contract hooks in here."""
+
+
 class Worker:
-    def __init__(self, settings: Settings, callback_policy: callback.RetryPolicy | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        callback_policy: callback.RetryPolicy | None = None,
+        on_change: StateListener | None = None,
+    ):
         self.settings = settings
         self.callback_policy = callback_policy or callback.RetryPolicy()
+        self.on_change = on_change
         self._lock = threading.Lock()  # one load, and one predict at a time on the model
         self._state = "idle"
         self._error: str | None = None
@@ -89,6 +100,7 @@ class Worker:
             if self._state == "failed":
                 raise ModelLoadError(self._error or "model failed to load")
             self._state = "loading"
+            self._tell()
             started = time.perf_counter()
             try:
                 self._load()
@@ -131,7 +143,14 @@ class Worker:
             log.info("weights: %.2f GB in %.2fs (%.2f GB/s)", report.bytes / 1e9, report.seconds, report.gbps)
         self._runner = runner
 
+    def _tell(self) -> None:
+        if self.on_change is not None:
+            thread = self.on_change(self)
+            if thread is not None:
+                self.callback_thread = thread
+
     def _notify(self) -> None:
+        self._tell()
         s = self.settings
         if not s.callback_url or not s.callback_secret:
             return

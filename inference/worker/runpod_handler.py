@@ -22,18 +22,25 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from inference.worker import visgate
+from inference.worker.core import FAILED_CALLBACK_WAIT_SECONDS as FAILED_REPORT_WAIT_SECONDS
 from inference.worker.core import ModelLoadError, Worker
+from inference.worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def make_handler(worker: Worker) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def make_handler(
+    worker: Worker, translate: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`translate` maps another contract's job input to the task's request (Visgate's)."""
+
     def handler(job: dict[str, Any]) -> dict[str, Any]:
         payload = job.get("input") if isinstance(job, dict) else None
         if not isinstance(payload, dict):
             return {"error": "invalid input: the job's input must be a JSON object"}
         try:
-            return worker.predict(payload)
+            return worker.predict(translate(payload) if translate else payload)
         except ModelLoadError as exc:
             return {"error": f"model failed to load: {exc}"}
         except ValueError as exc:
@@ -49,12 +56,41 @@ def main() -> None:
     import runpod
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = Worker.from_env()
+    runpod.serverless.start({"handler": start(dict(os.environ))})
+
+
+def start(environ: dict[str, str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Build the worker from `environ`, load the model, and return the job handler.
+
+    Started under Visgate's contract (HF_MODEL_ID, VISGATE_WEBHOOK), the worker pins the repo to a
+    commit first and reports to Visgate's webhook; a repo that cannot be resolved is reported as
+    failed and every job gets the error, as for any failed load.
+    """
+    translate = None
+    notifier: visgate.Notifier | None = None
+    if visgate.applies(environ):
+        try:
+            notifier = visgate.Notifier.from_env(environ)
+            environ = visgate.worker_environ(environ)
+        except visgate.StartError as exc:
+            log.error("%s", exc)
+            if notifier is not None:
+                notifier.send("failed", str(exc)).join(timeout=FAILED_REPORT_WAIT_SECONDS)
+            message = f"model failed to load: {exc}"
+            return lambda job: {"error": message}
+        translate = visgate.job_input
+    worker = Worker(Settings.from_env(environ), on_change=notifier.on_change if notifier is not None else None)
+    if notifier is not None:
+        notifier.redact = worker.settings.redact
     # Load before taking jobs (Runpod's advice, and the cold start we optimise). A failure is
     # logged and each job gets the error (see the module docstring).
     with contextlib.suppress(ModelLoadError):
         worker.load()
-    runpod.serverless.start({"handler": make_handler(worker)})
+    if notifier is not None and worker.callback_thread is not None:
+        # Visgate marks the deployment ready and calls the user's webhook on this message; let it
+        # out (bounded) before taking jobs, so a short-lived worker never exits with it unsent.
+        worker.callback_thread.join(timeout=FAILED_REPORT_WAIT_SECONDS)
+    return make_handler(worker, translate)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ _REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _CUSTOM = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 # Variables whose values must never appear in logs, errors or callbacks.
-SECRET_VARIABLES = (env.HF_TOKEN, env.CALLBACK_SECRET, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+SECRET_VARIABLES = (
+    env.HF_TOKEN, env.CALLBACK_SECRET, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "VISGATE_INTERNAL_SECRET",  # Visgate's callback secret (inference/worker/visgate.py)
+)
 
 
 class SettingsError(ValueError):

@@ -7,6 +7,7 @@ with the Hub's status codes and `X-Error-Code` / `X-Error-Message` headers, whic
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}`: model info with `sha`, `gated`,
   `private`, `pipeline_tag`, `library_name`, `cardData`, `tags` and `siblings` (sizes, blob ids and
   LFS sha256 with `?blobs=true`); `?expand=` is accepted.
+- `GET /api/models/{repo}/tree/{rev}[/{path}]` (`?recursive=true`): files and folders, one page.
 - `GET /api/models/{repo}/auth-check`: 200, or 401/403 `GatedRepo`, 401/404 `RepoNotFound`.
 - `GET|HEAD /{repo}/resolve/{rev}/{path}`: file bytes with `ETag` (git blob id, or sha256 for LFS),
   `X-Repo-Commit`, `Range` support (206). LFS files redirect (302) to a second server on another
@@ -333,6 +334,12 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 self._send_json(status, {"error": f"HTTP {status} injected by the test"}, headers)
                 return
+            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.+))?", path)
+            if m:
+                repo = self._repo(unquote(m[1]), token, listing=True)
+                recursive = query.get("recursive", ["false"])[0].lower() == "true"
+                self._tree(repo, unquote(m[2]), unquote(m[3] or ""), recursive)
+                return
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/(revision)/(.+)|/(auth-check))?", path)
             if m:
                 repo = self._repo(unquote(m[1]), token, listing=True)
@@ -428,6 +435,34 @@ class _Handler(BaseHTTPRequestHandler):
             wanted = set(query.get("expand", []) + query.get("expand[]", []))
             body = {k: v for k, v in body.items() if k in wanted or k in ("_id", "id")}
         self._send_json(200, {k: v for k, v in body.items() if v is not None})
+
+    def _tree(self, repo: Repo, revision: str, under: str, recursive: bool) -> None:
+        """`list_repo_tree`: files (with their git and LFS ids) and folders, one page."""
+        sha = self.fake.resolve(repo, revision)
+        if sha is None:
+            raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+        prefix = f"{under.strip('/')}/" if under.strip("/") else ""
+        entries: dict[str, dict[str, Any]] = {}
+        for path, blob in sorted(repo.commits[sha].items()):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix) :]
+            if "/" in rest and not recursive:
+                folder = prefix + rest.split("/", 1)[0]
+                entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0, "path": folder})
+                continue
+            if recursive:
+                parts = rest.split("/")[:-1]
+                for depth in range(1, len(parts) + 1):
+                    folder = prefix + "/".join(parts[:depth])
+                    entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0, "path": folder})
+            entry: dict[str, Any] = {"type": "file", "oid": blob.git_sha1, "size": blob.size, "path": path}
+            if blob.lfs:
+                entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": len(blob.pointer)}
+            entries[path] = entry
+        if prefix and not entries:
+            raise HubError(404, "EntryNotFound", f"{under} does not exist on \"{revision}\"")
+        self._send_json(200, list(entries.values()))
 
     # ------------------------------------------------------------------ files
 

@@ -48,7 +48,7 @@ CASES = {
     "unknown top-level key": (
         put("modles", {}),
         "modelstack:modles: unknown key; remove it or fix its spelling (allowed: environment, budget, "
-        "credentials, buckets, secrets, firestore, redis, models, services)",
+        "credentials, buckets, secrets, firestore, redis, models, apps, templates, services, alerts)",
     ),
     "unknown nested key": (
         put("models.flux.endpoint.idleTimeout", 30),

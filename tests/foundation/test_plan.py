@@ -56,7 +56,7 @@ def test_invalid_config_exits_non_zero_with_every_problem(tmp_path):
     assert result.stdout.splitlines()[1:] == [
         "config is invalid (2 problems):",
         "  - modelstack:servces: unknown key; remove it or fix its spelling (allowed: environment, budget, "
-        "credentials, buckets, secrets, firestore, redis, models, services)",
+        "credentials, buckets, secrets, firestore, redis, models, apps, templates, services, alerts)",
         "  - modelstack:buckets.logs.expireDays: must be between 1 and 36500, not 0",
     ]
 

@@ -62,7 +62,7 @@ def test_workers_see_a_services_url_before_it_exists():
     [
         ("services.gateway.env", "${buckets.nope.name}", "${buckets.nope.name}: no bucket 'nope' in modelstack:buckets"),
         ("services.gateway.env", "${models.flux.weights}", "${models.flux.weights}: models have no field 'weights' (fields: manifest, repo, sha)"),
-        ("services.gateway.env", "${flux}", "${flux} is not a reference modelstack knows; use ${stack}, ${project}, ${region}, ${buckets.<key>.name}, ${models.<key>.sha}, ${endpoints.<key>.url} or ${services.<key>.url}"),
+        ("services.gateway.env", "${flux}", "${flux} is not a reference modelstack knows; use ${stack}, ${project}, ${region}, ${buckets.<key>.name}, ${models.<key>.sha}, ${endpoints.<key>.url}, ${services.<key>.url} or ${templates.<key>.id}"),
         ("services.gateway.env", "${models.flux.manifest}", "${models.flux.manifest}: model 'flux' has no mirror:, so it has no manifest"),
         ("services.gateway.env", "${buckets.artifacts.endpoint}", "${buckets.artifacts.endpoint}: endpoint is only defined for kind: s3 buckets"),
         ("models.flux.endpoint.env", "${endpoints.flux.url}", "${endpoints.flux.url}: workers cannot refer to GPU endpoints; route through a service instead"),

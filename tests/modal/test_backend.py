@@ -206,3 +206,21 @@ def test_a_users_own_app_file_hatcat_style():
 def test_the_dev_stack_itself_registers_the_embedder_on_modal(dev_run):
     apps = [r for r in dev_run.resources if r.type == "pulumi-python:dynamic/modal:App"]
     assert [a.value("name") for a in apps] == ["modelstack-dev-embedder"]
+
+
+def test_the_marked_model_cache_gets_hf_home_and_named_secrets_keep_their_names():
+    """The single-model form too: HF_HOME follows the volume marked as the model cache, wherever it is
+    mounted, and a named secret is created under exactly its name, attached and redeploying the app."""
+    model = Model.model_validate({**EMBEDDER, "endpoint": {**EMBEDDER["endpoint"], "secretEnv": {}}})
+    modal_opts = ModalOptions(
+        app_file="scripts/deploy/modal_app.py",
+        volumes={"/models": ModalVolumeSpec(name="m", model_cache=True), "/cache": ModalVolumeSpec(model_cache=False)},
+        named_secrets={"wasabi-credentials": {"WASABI_BUCKET": "b", "WASABI_SECRET_KEY": pulumi.Output.secret("s3cret")}},
+    )
+    run = run_program("dev", program=_program(model, {}, ["T4"], modal=modal_opts))
+    app = _one(run, "pulumi-python:dynamic/modal:App")
+    assert app.value("env")["HF_HOME"] == "/models/huggingface"
+    [secret] = [r for r in run.resources if r.type == "pulumi-python:dynamic/modal:Secret"]
+    assert secret.value("name") == "wasabi-credentials" and is_secret(secret.inputs["values"])
+    assert app.value("secrets") == ["wasabi-credentials"]
+    assert set(app.inputs["triggers"]) == {"secret:wasabi-credentials"}

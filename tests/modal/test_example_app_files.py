@@ -45,14 +45,15 @@ def test_hatcat_app_file_deploys_one_class_with_its_ui_and_a_warm_schedule(fake_
     inputs = registered_app_inputs("hatcat")
     prepare(fake_modal, inputs)
     outs = deploy(fake_modal, inputs)
-    app = fake_modal.state.deployed_app("main", "modelstack-hatcat-gemma3")
+    app = fake_modal.state.deployed_app("main", "hatcat")
     assert set(app.function_ids) == {"HatCat.*", "keep_warm"}
-    assert outs["webUrls"] == {"HatCat.ui": "https://fake-workspace--modelstack-hatcat-gemma3-hatcat-ui.modal.run"}
+    assert outs["webUrls"] == {"HatCat.ui": "https://fake-workspace--hatcat-hatcat-ui.modal.run"}
     [definition] = _definitions(fake_modal, app, "HatCat.*")
     assert _gpus([definition]) == ["T4"]
     assert {m.mount_path for m in definition.volume_mounts} == {"/models", "/data"}
     env = _container_env(fake_modal, definition)
-    assert env["HATCAT_SECOND_MODEL_REVISION"] == "c5ebcd40d208330abc697524c919956e692655cf"
+    assert env["MODELSTACK_MODEL_GEMMA2_REVISION"] == "c5ebcd40d208330abc697524c919956e692655cf"
+    assert env["HF_HOME"] == "/models/huggingface"  # the model cache volume, where it is mounted
     assert _definitions(fake_modal, app, "keep_warm")[0].schedule.cron.cron_string == "*/15 8-18 * * 1-5"
     # the stack file makes the browser UI public; the file follows the setting, so flipping it guards the UI
     assert definition.method_definitions["ui"].webhook_config.requires_proxy_auth is False
@@ -75,6 +76,8 @@ def test_caption_boundaries_batch_function_deploys_on_an_a10g(fake_modal):
     assert _gpus([definition]) == ["A10G"]
     assert definition.timeout_secs == 900
     assert _container_env(fake_modal, definition)["BOUNDARY_BATCH_SIZE"] == "64"
+    # the project's own secret names, which its code looks up
+    assert {s for s in inputs["secrets"]} == {"wasabi-credentials", "supabase-credentials"}
 
 
 @pytest.mark.slow
@@ -85,7 +88,7 @@ def test_modomo_function_deploys_under_the_name_its_api_looks_up(fake_modal):
     app = fake_modal.state.deployed_app("main", "modomo-sd-inference")
     [definition] = _definitions(fake_modal, app, "transform")
     assert _gpus([definition]) == ["T4"]
-    assert _container_env(fake_modal, definition)["R2_BUCKET_NAME"] == "modomo-prod-modomo-results"
+    assert _container_env(fake_modal, definition)["MODELSTACK_MODEL_SD15_ID"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     with _client(fake_modal) as client:
         function = modal.Function.from_name("modomo-sd-inference", "transform", environment_name="main")
         function.hydrate(client=client)

@@ -72,7 +72,7 @@ def test_a_bucket_seed_names_a_bucket_key():
         ({"seedBucket": "wasabi", "seedDir": "inference"}, f"{PATH}.seedBucket: cannot be combined with seedDir; seed the volume from a bucket or from a directory of this repository, not both"),
         ({"seedPrefix": "models/"}, f"{PATH}.seedPrefix: only applies with seedBucket; add seedBucket or remove seedPrefix"),
         ({"seedBucket": "wasabi", "seedPrefix": "/models/x/"}, f"{PATH}.seedPrefix: object keys do not start with '/'; write 'models/x/'"),
-        ({"seedBucket": "wasabi", "seedBuckett": "x"}, f"{PATH}.seedBuckett: unknown key; remove it or fix its spelling (allowed: name, seedDir, seedBucket, seedPrefix, seedPath)"),
+        ({"seedBucket": "wasabi", "seedBuckett": "x"}, f"{PATH}.seedBuckett: unknown key; remove it or fix its spelling (allowed: name, seedDir, seedBucket, seedPrefix, seedPath, modelCache)"),
     ],
 )
 def test_a_wrong_bucket_seed_is_one_exact_problem(volume: dict[str, Any], problem: str):

@@ -20,7 +20,7 @@ from tests.fakes.hub_server import FakeHub
 from tests.hub.test_disk_sizing import FLUX_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VISGATE = REPO_ROOT / "examples" / "visgate" / "Pulumi.visgate.yaml"
+VISGATE = REPO_ROOT / "examples" / "visgate" / "Pulumi.visgate-static.yaml"  # the three preconfigured models
 SCHNELL_SHA = "741f7c3ce8b383c54771c7003378a50191e9efe9"
 MAIN_SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -51,8 +51,8 @@ def schnell(**extra: Any) -> dict[str, Any]:
 
 
 def test_an_auto_sized_gpu_is_priced_by_the_pinned_models_need(tmp_path):
-    without = build_plan("visgate", REPO_ROOT, VISGATE)
-    known = build_plan("visgate", REPO_ROOT, VISGATE, state=export(tmp_path, schnell()))
+    without = build_plan("visgate-static", REPO_ROOT, VISGATE)
+    known = build_plan("visgate-static", REPO_ROOT, VISGATE, state=export(tmp_path, schnell()))
     before, after = (p.cost.item("endpoint", "flux-schnell") for p in (without, known))  # type: ignore[union-attr]
     assert (before.details["gpu"]["expected"], before.details["gpuKnown"]) == ("AMPERE_16", False)
     assert (after.details["gpu"]["expected"], after.details["gpuKnown"]) == ("AMPERE_48", True)  # 43.4 GB needs a 48 GB card
@@ -65,9 +65,9 @@ def test_an_auto_sized_gpu_is_priced_by_the_pinned_models_need(tmp_path):
 def test_a_runpod_disk_set_too_small_for_the_pinned_snapshot_fails_the_plan(tmp_path):
     data = yaml.safe_load(VISGATE.read_text())
     data["config"]["modelstack:models"]["flux-schnell"]["endpoint"]["runpod"] = {"containerDiskGb": 50}
-    stack = tmp_path / "Pulumi.visgate.yaml"
+    stack = tmp_path / "Pulumi.visgate-static.yaml"
     stack.write_text(yaml.safe_dump(data))
-    plan = build_plan("visgate", REPO_ROOT, stack, state=export(tmp_path, schnell()))
+    plan = build_plan("visgate-static", REPO_ROOT, stack, state=export(tmp_path, schnell()))
     assert (plan.status, plan.exit_code) == ("invalid", 1)
     assert plan.errors == [
         "modelstack:models.flux-schnell.endpoint.runpod.containerDiskGb: 50 GB cannot hold the pinned snapshot "
@@ -76,23 +76,27 @@ def test_a_runpod_disk_set_too_small_for_the_pinned_snapshot_fails_the_plan(tmp_
     ]
     # a pin of another commit says nothing about this one's files
     other = schnell(sha="f" * 40, revision="f" * 40, pins={"f" * 40: "f" * 40})
-    assert build_plan("visgate", REPO_ROOT, stack, state=export(tmp_path, other)).errors == []
+    assert build_plan("visgate-static", REPO_ROOT, stack, state=export(tmp_path, other)).errors == []
 
 
 def test_a_large_snapshot_on_a_modal_app_file_without_a_cache_volume_warns(tmp_path):
-    data = yaml.safe_load((REPO_ROOT / "examples" / "hatcat" / "Pulumi.hatcat.yaml").read_text())
-    stack = tmp_path / "Pulumi.hatcat.yaml"
+    # The dev stack's Modal embedder, its cache volume removed: the snapshot must fit the container's disk.
+    data = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
+    data["config"]["modelstack:models"]["embedder"]["endpoint"]["modal"] = {"volumes": {}}
+    stack = tmp_path / "Pulumi.dev.yaml"
     stack.write_text(yaml.safe_dump(data))
     sha = "cc012e0a6d0787b4adcc0fa2c4da74402494554d"
     files = [{"path": f"model-{i:05d}-of-00012.safetensors", "size": 10 * 2**30} for i in range(12)]
-    state = export(tmp_path, {"key": "gemma3", "repoId": "google/gemma-3-4b-pt", "revision": sha, "sha": sha,
-                              "pins": {sha: sha}, "files": files, "vramGb": 14.0, "effectiveTask": "text-generation"})
-    plan = build_plan("hatcat", REPO_ROOT, stack, state=state)
+    # dev's source asks for main; the state's pin records the commit main resolved to
+    state = export(tmp_path, {"key": "embedder", "repoId": "sentence-transformers/all-MiniLM-L6-v2", "revision": "main",
+                              "sha": sha, "pins": {"main": sha}, "files": files, "vramGb": 14.0,
+                              "effectiveTask": "feature-extraction"})
+    plan = build_plan("dev", REPO_ROOT, stack, state=state)
     assert plan.status == "warning"
     assert plan.warnings == [
-        "modelstack:models.gemma3.endpoint: the pinned snapshot of google/gemma-3-4b-pt is 120.0 GB (149 GB with "
-        "headroom), more than the 100 GB of disk Modal guarantees a container; unless your app file keeps the "
-        "Hugging Face cache on a volume (as the default app file does at /cache), set ephemeral_disk= in it"
+        "modelstack:models.embedder.endpoint: the pinned snapshot of sentence-transformers/all-MiniLM-L6-v2 is 120.0 GB "
+        "(149 GB with headroom), more than the 100 GB of disk Modal guarantees a container; unless your app file keeps "
+        "the Hugging Face cache on a volume (as the default app file does at /cache), set ephemeral_disk= in it"
     ]
 
 
