@@ -41,6 +41,11 @@ class LocalDeployMocks(PlanMocks):
         elif typ == "pulumi-python:dynamic/runpod:Endpoint":
             state.update(endpointId=f"ep{_hex(name, 10)}", version="1")
             state["url"] = f"{runpod_settings.DEFAULT_ENDPOINT_BASE_URL}/{state['endpointId']}"
+        elif typ == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            state["uptimeCheckId"] = f"{name}-{_hex(name, 6)}"
+            state["name"] = f"projects/{inputs.get('project')}/uptimeCheckConfigs/{state['uptimeCheckId']}"
+        elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
+            state["name"] = f"projects/{inputs.get('project')}/notificationChannels/{int(_hex(name, 8), 16)}"
         elif typ == "pulumi-python:dynamic/runpod:Template":
             state.update(templateId=f"tpl{_hex(name, 8)}", revision=_hex(name, 12))
         elif typ == "pulumi-python:dynamic/runpod:Secret":

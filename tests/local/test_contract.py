@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.config import ConfigError
 from components.local import contract
 from components.local.capture import Runtime, capture
 from components.local.contract import ContractError, check
@@ -88,17 +89,24 @@ def test_a_rename_in_the_gateway_names_both_variables(dev: Runtime, monkeypatch:
     assert_no_secret_in(lines, dev)
 
 
-def test_a_dropped_secret_mapping_is_named_and_nothing_starts(tmp_path: Path):
+def test_a_dropped_secret_mapping_is_named_and_nothing_starts(tmp_path: Path, dev: Runtime):
+    # Dropped from the stack file, the config refuses it before the program runs (issue 12)...
     stack_file = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
     del stack_file["config"]["modelstack:services"]["gateway"]["secretEnv"]["RUNPOD_API_KEY"]
     path = tmp_path / "Pulumi.dev.yaml"
     path.write_text(yaml.safe_dump(stack_file))
-    runtime = capture("dev", config_file=path)  # the config itself is valid: only the contract breaks
-    lines = messages(runtime)
-    assert "service gateway: RUNPOD_API_KEY: required because MODELSTACK_MODELS names a runpod model" in lines
-
-    stack = LocalStack(runtime, tmp_path / "run")
-    with pytest.raises(ContractError, match="RUNPOD_API_KEY: required because"):
+    with pytest.raises(ConfigError, match="does not start without RUNPOD_API_KEY"):
+        capture("dev", config_file=path)
+    # ...and lost between the program and the runtime, the contract check names it and nothing starts.
+    broken = copy.deepcopy(dev)
+    service = broken.services["gateway"]
+    for mapping in (service.env, service.secret_env):
+        mapping.pop("RUNPOD_API_KEY", None)
+    lines = messages(broken)
+    # the gateway's own settings refuse it, with the reason inference/contract.py gives
+    assert "service gateway: RUNPOD_API_KEY: required; it calls Runpod's job API for provider runpod models with it" in lines
+    stack = LocalStack(broken, tmp_path / "run")
+    with pytest.raises(ContractError, match="RUNPOD_API_KEY: required"):
         stack.start()
     assert not (tmp_path / "run" / "logs").exists()  # refused before any process started
 
@@ -150,5 +158,6 @@ def test_the_command_checks_the_contract_and_names_what_is_broken(tmp_path: Path
     path.write_text(yaml.safe_dump(stack_file))
     assert main(["--stack", "dev", "--config-file", str(path), "--run-dir", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
-    assert "service gateway: RUNPOD_API_KEY: required because MODELSTACK_MODELS names a runpod model" in err
+    # the config refuses the stack file (issue 12) before the contract check runs; the command names it
+    assert "does not start without RUNPOD_API_KEY" in err
     assert not (tmp_path / "run").exists()  # nothing started
