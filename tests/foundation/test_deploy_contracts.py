@@ -1,6 +1,6 @@
 """Issue 12: configs that planned green and would have failed, or done nothing, at deploy time.
 
-One bad config per item, each with its exact message (the note /work/notes/issue-12.md lists them).
+One bad config per item, each with its exact message (the closing note of issue 12 lists them).
 """
 
 from __future__ import annotations
