@@ -220,8 +220,27 @@ def is_model_cache(path: str, volume: ModalVolumeSettings) -> bool:
     return volume.model_cache if volume.model_cache is not None else path == DEFAULT_CACHE_MOUNT
 
 
+RUNPOD_VOLUME_MOUNT = "/runpod-volume"
+"""Where Runpod mounts an endpoint's network volume in every serverless worker."""
+
+
+class RunpodNetworkVolumeSettings(StrictModel):
+    """A Runpod network volume the endpoint's workers share as their Hugging Face cache."""
+
+    size_gb: int = Field(**runpod_limits.NETWORK_VOLUME_SIZE.field_args())
+    """Size in GB; it can only grow (Runpod cannot shrink a network volume)."""
+    data_center: str = Field(min_length=1)
+    """The volume's data center, such as EU-RO-1. The endpoint's workers can only mount it there,
+    so the endpoint runs in this data center only; changing it re-creates the volume (empty)."""
+    storage_type: Literal["STANDARD", "HIGH_PERFORMANCE"] | None = None
+
+
 class RunpodSettings(StrictModel):
     """Runpod-only settings of a `provider: runpod` endpoint."""
+
+    network_volume: RunpodNetworkVolumeSettings | None = None
+    """Without it every cold worker downloads the model again; with it the first download is kept
+    on the volume (HF_HOME under /runpod-volume) for every later worker of the endpoint."""
 
     container_disk_gb: int | None = Field(default=None, **runpod_limits.CONTAINER_DISK.field_args())
     """Scratch disk per worker, in GB. Unset: enough for the pinned snapshot the worker downloads plus
@@ -274,6 +293,17 @@ class Endpoint(StrictModel):
         for other in ("modal", "runpod"):
             if other != self.provider and getattr(self, other) is not None:
                 raise ValueError(f"{other}: only applies to provider {other}; remove it or change provider")
+        return self
+
+    @model_validator(mode="after")
+    def _volume_data_center(self) -> Endpoint:
+        volume = self.runpod.network_volume if self.runpod is not None else None
+        if volume is not None and self.data_centers and volume.data_center not in self.data_centers:
+            raise ValueError(
+                f"runpod.networkVolume.dataCenter: {volume.data_center} is not in dataCenters "
+                f"({', '.join(self.data_centers)}); workers can only mount the volume in its own data center, "
+                "so add it to dataCenters or remove dataCenters"
+            )
         return self
 
     @model_validator(mode="after")

@@ -14,6 +14,9 @@ For a model it creates, all children of the `GpuEndpoint`:
   on a salted hash of username and password, so a rotated password gets a new credential that the
   template switches to before the old one is deleted (Runpod would otherwise silently clear the
   template's reference when the old one goes, leaving workers unable to pull);
+- `<name>-volume`: a `RunpodNetworkVolume`, only with `runpod.networkVolume`: the endpoint mounts it
+  (so it runs in the volume's data center only) and the template points HF_HOME at it, so a model
+  downloaded by one worker is there for every later cold start;
 - `<name>-template`: a `RunpodTemplate` with the worker image (pinned by digest) and its environment:
   the model settings named in `inference/contract.py`, `args["env"]`, and `{{ RUNPOD_SECRET_<name> }}`
   references for the secrets, so no secret value ever sits in Runpod env; and the registry
@@ -33,11 +36,18 @@ import pulumi
 import pulumi_random as random
 
 from components.config import Endpoint
+from components.config.endpoints import RUNPOD_VOLUME_MOUNT
 from components.gpu.args import EndpointOutputs, GpuEndpointArgs, RegistryCredential
 from components.gpu.catalog import GpuChoiceError, catalog_for
 from components.limits import runpod as runpod_limits
 from components.naming import physical_name
-from components.providers.runpod import RunpodEndpoint, RunpodRegistryAuth, RunpodSecret, RunpodTemplate
+from components.providers.runpod import (
+    RunpodEndpoint,
+    RunpodNetworkVolume,
+    RunpodRegistryAuth,
+    RunpodSecret,
+    RunpodTemplate,
+)
 from inference import contract
 
 CONTAINER_DISK_GB = runpod_limits.CONTAINER_DISK_DEFAULT_GB
@@ -73,13 +83,33 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
     if registry is not None:
         registry_auth_id = _registry_auth(name, prefix, registry, ident, child).registry_auth_id
 
+    volume_settings = endpoint.runpod.network_volume if endpoint.runpod is not None else None
+    volume_ids: list[pulumi.Input[str]] = []
+    data_centers: list[str] = list(endpoint.data_centers)
+    cache_env: dict[str, str] = {}
+    if volume_settings is not None:
+        volume = RunpodNetworkVolume(
+            f"{name}-volume",
+            {
+                "name": pulumi.Output.concat(prefix, "-cache-", suffix),
+                "size_gb": volume_settings.size_gb,
+                "data_center_id": volume_settings.data_center,
+                "storage_type": volume_settings.storage_type,
+            },
+            opts=child(),
+        )
+        volume_ids = [volume.volume_id]
+        # Workers can only mount a network volume in its own data center.
+        data_centers = [volume_settings.data_center]
+        cache_env = {contract.HF_HOME: f"{RUNPOD_VOLUME_MOUNT}/huggingface"}
+
     template = RunpodTemplate(
         f"{name}-template",
         {
             "name": pulumi.Output.concat(prefix, "-", suffix),
             "image": args["image"],
             "container_disk_gb": _container_disk(args),
-            "env": {**worker_settings(args), **args["env"], **secret_refs},
+            "env": {**worker_settings(args), **cache_env, **args["env"], **secret_refs},
             "registry_auth_id": registry_auth_id,
         },
         opts=child(),
@@ -103,7 +133,8 @@ def deploy(parent: pulumi.Resource, name: str, args: GpuEndpointArgs) -> Endpoin
             ),
             "execution_timeout_seconds": endpoint.execution_timeout_seconds,
             "flashboot": "FLASHBOOT" if endpoint.flashboot else "OFF",
-            "data_center_ids": list(endpoint.data_centers),
+            "data_center_ids": data_centers,
+            "network_volume_ids": volume_ids,
         },
         opts=child(),
     )

@@ -51,6 +51,8 @@ class LocalDeployMocks(PlanMocks):
         elif typ == "pulumi-python:dynamic/runpod:Secret":
             # The provider's own reference format, which Runpod substitutes in template env at boot.
             state.update(secretId=f"sec{_hex(name, 8)}", reference=runpod_secret.reference(str(inputs.get("name"))))
+        elif typ == "pulumi-python:dynamic/runpod:NetworkVolume":
+            state["volumeId"] = f"vol{_hex(name, 8)}"
         elif typ == "pulumi-python:dynamic/runpod:RegistryAuth":
             state["registryAuthId"] = f"reg{_hex(name, 8)}"
         elif typ == "pulumi-python:dynamic/modal:App":

@@ -43,6 +43,8 @@ class DeployedMocks(PlanMocks):
             state.update(templateId=f"tpl{_hex(name, 8)}", revision=_hex(name, 12))
         elif typ == "pulumi-python:dynamic/runpod:Secret":
             state.update(secretId=f"sec{_hex(name, 8)}", reference=f"{{{{ RUNPOD_SECRET_{inputs.get('name')} }}}}")
+        elif typ == "pulumi-python:dynamic/runpod:NetworkVolume":
+            state["volumeId"] = f"vol{_hex(name, 8)}"
         elif typ == "pulumi-python:dynamic/runpod:RegistryAuth":
             state["registryAuthId"] = f"reg{_hex(name, 8)}"
         elif typ == "pulumi-python:dynamic/modal:App":
