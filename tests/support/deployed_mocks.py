@@ -4,7 +4,9 @@ values that a preview only shows as unknown (endpoint URLs, the gateway's model 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from typing import Any
 
 from components.gpu.sizing import auto_gpu_ids
@@ -39,6 +41,12 @@ class DeployedMocks(PlanMocks):
             state["name"] = f"projects/{inputs.get('project')}/uptimeCheckConfigs/{state['uptimeCheckId']}"
         elif typ == "gcp:monitoring/notificationChannel:NotificationChannel":
             state["name"] = f"projects/{inputs.get('project')}/notificationChannels/{int(_hex(name, 8), 16)}"
+        elif typ == "gcp:artifactregistry/repository:Repository":
+            state.setdefault("name", inputs.get("repositoryId"))  # the provider's name is the short id
+        elif typ == "gcp:serviceaccount/key:Key":
+            # A key file as Google hands it out, base64-encoded (the privateKey output's form).
+            key_file = {"type": "service_account", "private_key_id": _hex(name, 40), "private_key": f"fake-key-{_hex(name, 16)}"}
+            state["privateKey"] = base64.b64encode(json.dumps(key_file).encode()).decode()
         elif typ == "pulumi-python:dynamic/runpod:Template":
             state.update(templateId=f"tpl{_hex(name, 8)}", revision=_hex(name, 12))
         elif typ == "pulumi-python:dynamic/runpod:Secret":

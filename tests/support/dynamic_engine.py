@@ -157,8 +157,13 @@ class DynamicEngine:
         assert response.acceptSecrets is False
 
     def _with_provider(self, provider: Any, props: Mapping[str, Any]) -> dict[str, Any]:
+        """`provider` is a provider object, its serialized form (a string, as a program registered
+        it), or None for the unknown provider of a preview."""
         out = _strip_secrets(dict(props))
-        out[PROVIDER_KEY] = serialize_provider(provider) if provider is not None else UNKNOWN
+        if isinstance(provider, str):
+            out[PROVIDER_KEY] = provider
+        else:
+            out[PROVIDER_KEY] = serialize_provider(provider) if provider is not None else UNKNOWN
         return out
 
     def check(
