@@ -503,6 +503,10 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
                 app.stopped_at = _now()
             if self.state.deployed.get((app.environment, app.name)) == app.app_id:
                 del self.state.deployed[(app.environment, app.name)]
+            # ASSUMPTION: objects an app owns (anonymous secrets of its deploys) go with it; Modal
+            # documents them as living only as long as their app.
+            for secret_id in [s.secret_id for s in self.state.secrets.values() if s.app_id == app.app_id]:
+                del self.state.secrets[secret_id]
         await call.send_message(empty_pb2.Empty())
 
     def _digest(self, function_ids: dict[str, str], class_ids: dict[str, str]) -> str:
