@@ -129,8 +129,8 @@ def test_deploys_go_dev_then_prod_behind_an_environment_one_at_a_time():
     assert dev["concurrency"] == {"group": "pulumi-dev", "cancel-in-progress": False}
     assert prod["concurrency"] == {"group": "pulumi-prod", "cancel-in-progress": False}
     for job in (dev, prod):
-        up = next(s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions"))
-        assert up["with"]["command"] == "up" and up["with"]["policyPacks"] == "policy"
+        up = next(s for s in _pulumi_steps(job) if s["with"]["command"] == "up")
+        assert up["with"]["policyPacks"] == "policy"
     # a rollback of a stack shares that stack's group
     rollback = load(WORKFLOWS / "rollback.yml")
     assert rollback["concurrency"] == {"group": "pulumi-${{ inputs.stack }}", "cancel-in-progress": False}
@@ -160,6 +160,34 @@ def test_rollback_previews_then_applies_the_previewed_commit_after_approval():
     for job in rollback["jobs"].values():
         for step in job["steps"]:
             assert "inputs." not in step.get("run", "")
+
+
+def _pulumi_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in job.get("steps", []) if s.get("uses", "").startswith("pulumi/actions")]
+
+
+@pytest.mark.parametrize("name", ["deploy.yml", "rollback.yml", "preview.yml"])
+def test_every_up_and_preview_starts_from_a_refresh_and_the_drift_is_in_the_summary(name):
+    """A hand deploy, an app stopped in a dashboard or an edited endpoint is read back before the
+    program is compared with state; an `up` without it would leave that drift in place for good."""
+    checked = 0
+    for job_name, job in load(WORKFLOWS / name)["jobs"].items():
+        steps = _pulumi_steps(job)
+        for index, step in enumerate(steps):
+            command = step["with"]["command"]
+            if command == "preview":
+                assert step["with"].get("refresh") is True, f"{name} {job_name}: preview without refresh: true"
+                checked += 1
+            elif command == "up":
+                before = steps[:index]
+                refresh = [s for s in before if s["with"]["command"] == "refresh"]
+                assert refresh or step["with"].get("refresh") is True, f"{name} {job_name}: up without a refresh"
+                for r in refresh:
+                    assert r["with"]["stack-name"] == step["with"]["stack-name"]
+                    assert r["with"].get("work-dir", ".") == step["with"].get("work-dir", ".")
+                    assert r["with"]["comment-on-summary"] is True and r["with"]["diff"] is True
+                checked += 1
+    assert checked, f"{name} has no pulumi preview or up"
 
 
 def test_stacks_touched_by_a_change():
