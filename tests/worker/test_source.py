@@ -137,6 +137,7 @@ def test_the_worker_loads_and_generates_from_the_hub(hub, llama_repo, llama_dir)
     assert from_hub.predict(request)["generated_text"] == from_volume.predict(request)["generated_text"]
 
 
+@pytest.mark.subprocess
 def test_prefetch_writes_the_snapshot_where_the_image_bakes_it(hub, llama_repo, llama_dir, tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING", "MODELSTACK_"))}
     target = tmp_path / "baked"
