@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import random
 import re
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
+
+from components.providers import hf_retry
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 TIMEOUT_S = 30.0
-ATTEMPTS = 4
 
 # Hub naming rules (huggingface_hub.utils.validate_repo_id, and git's ref rules for revisions).
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
@@ -113,45 +112,10 @@ def scrub(text: str, secrets: Iterable[str | None]) -> str:
 # calls with retries and readable errors
 # --------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    value = getattr(response, "headers", {}).get("Retry-After") if response is not None else None
-    try:
-        return min(float(value), 60.0) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _transient(exc: BaseException) -> bool:
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)):
-        return True
-    return isinstance(exc, HfHubHTTPError) and _status(exc) in (429, 500, 502, 503, 504)
-
-
-def call_with_retries(fn: Callable[[], T], attempts: int = ATTEMPTS, sleep: Callable[[float], None] = time.sleep) -> T:
-    """Bounded retries with exponential backoff and jitter; honours Retry-After on 429/503."""
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except Exception as exc:
-            if attempt == attempts - 1 or not _transient(exc):
-                raise
-            delay = _retry_after(exc)
-            if delay is None:
-                delay = min(8.0, 0.5 * 2**attempt) * (0.5 + random.random() / 2)
-            sleep(delay)
-    raise AssertionError("unreachable")
+# Retries live in hf_retry.py (the Hub's rate-limit headers, bounded waits); re-exported here.
+call_with_retries = hf_retry.call_with_retries
+ATTEMPTS = hf_retry.ATTEMPTS
+_status = hf_retry.status_of
 
 
 def describe_hub_error(exc: BaseException, repo_id: str, operation: str, token: str | None, revision: str | None = None) -> HubError:
@@ -169,7 +133,9 @@ def describe_hub_error(exc: BaseException, repo_id: str, operation: str, token: 
     if not hub_said:
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         hub_said = lines[-1] if lines else type(exc).__name__
-    if isinstance(exc, GatedRepoError):
+    if isinstance(exc, hf_retry.RateLimitedError):
+        message = rate_limited_message(what, exc, token)
+    elif isinstance(exc, GatedRepoError):
         message = gated_message(repo_id, token, hub_said)
     elif isinstance(exc, RevisionNotFoundError):
         message = (
@@ -196,6 +162,22 @@ def describe_hub_error(exc: BaseException, repo_id: str, operation: str, token: 
     else:
         message = f"{what}: {type(exc).__name__}: {exc}"
     return HubError(scrub(message, [token]))
+
+
+def rate_limited_message(what: str, exc: hf_retry.RateLimitedError, token: str | None) -> str:
+    limit = f" on its {exc.resource!r} limit" if exc.resource else ""
+    waited = f" and still did after {exc.waited_s:.0f} s of waiting" if exc.waited_s else ""
+    message = (
+        f"{what}: the Hub rate-limited this stack's requests (HTTP 429{limit}){waited}; it asks to "
+        f"wait {exc.asked_s:.0f} s more, past the {hf_retry.RATE_LIMIT_BUDGET_S:.0f} s a plan waits "
+        "in all: run pulumi up again once the limit resets"
+    )
+    if not token:
+        message += (
+            "; requests with an HF token get a higher limit (pulumi config set --secret --path "
+            "credentials.hfToken <token>, or export HF_TOKEN)"
+        )
+    return message
 
 
 def gated_message(repo_id: str, token: str | None, hub_said: str = "") -> str:

@@ -7,7 +7,9 @@ with the Hub's status codes and `X-Error-Code` / `X-Error-Message` headers, whic
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}`: model info with `sha`, `gated`,
   `private`, `pipeline_tag`, `library_name`, `cardData`, `tags` and `siblings` (sizes, blob ids and
   LFS sha256 with `?blobs=true`); `?expand=` is accepted.
-- `GET /api/models/{repo}/tree/{rev}[/{path}]` (`?recursive=true`): files and folders, one page.
+- `GET /api/models/{repo}/tree/{rev}[/{path}]` (`?recursive=`, `?expand=`): files and folders in
+  cursor pages with a `Link` header, what `list_repo_tree`, `list_repo_files` and
+  `snapshot_download` read (hub_tree.py).
 - `GET /api/models/{repo}/auth-check`: 200, or 401/403 `GatedRepo`, 401/404 `RepoNotFound`.
 - `GET|HEAD /{repo}/resolve/{rev}/{path}`: file bytes with `ETag` (git blob id, or sha256 for LFS),
   `X-Repo-Commit`, `Range` support (206). LFS files redirect (302) to a second server on another
@@ -18,7 +20,9 @@ with the Hub's status codes and `X-Error-Code` / `X-Error-Message` headers, whic
 Repos are in-memory commits (path -> bytes or a file on disk, for large benchmark files); refs move
 when a test commits, like `main` on the real Hub. Tests can inject a connection drop partway
 through a download (`fail_download`), 429/5xx answers from the API (`fail_api`), and read the
-request log (`requests`).
+request log (`requests`). `rate_limit` makes the next calls answer 429 with the Hub's
+`RateLimit: "api";r=0;t=N` header (which huggingface_hub reads as "wait N s"); every API and
+resolve answer carries the `RateLimit` / `RateLimit-Policy` headers, as the Hub's do.
 Tokens: `tokens` maps valid tokens to user names; an unknown token gets the Hub's 401.
 """
 
@@ -36,6 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes import hub_tree
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".onnx", ".h5", ".msgpack")
 LFS_MIN_SIZE = 10 * 1024 * 1024  # the Hub stores anything this large in LFS
@@ -112,6 +118,25 @@ class Repo:
     """Tokens allowed to download a gated or private repo."""
     commits: dict[str, dict[str, Blob]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
+    history: dict[str, tuple[str | None, hub_tree.CommitInfo]] = field(default_factory=dict)
+    """commit -> (parent, its title and date): what `expand=true` tree listings report."""
+
+    def last_commit(self, sha: str, path: str) -> hub_tree.CommitInfo:
+        """The newest commit reachable from `sha` after which `path` (a file, or a folder's
+        content) no longer changed: git's "last commit" of a tree entry."""
+
+        def state(commit: str) -> list[tuple[str, str]]:
+            tree = self.commits.get(commit, {})
+            return sorted((p, b.sha256) for p, b in tree.items() if p == path or p.startswith(f"{path}/"))
+
+        here = state(sha)
+        current = sha
+        for _ in range(len(self.history)):  # bounded by the number of commits
+            parent = self.history.get(current, (None, None))[0]
+            if parent is None or parent not in self.commits or state(parent) != here:
+                break
+            current = parent
+        return self.history[current][1]
 
 
 @dataclass
@@ -139,6 +164,9 @@ class FakeHub:
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
         self.api_faults: list[tuple[int, int | None]] = []
+        self.limits = hub_tree.RateLimits()
+        self.tree_page_size = hub_tree.PAGE_SIZE
+        self.expanded_tree_page_size = hub_tree.EXPANDED_PAGE_SIZE
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self._counter = 0
@@ -199,7 +227,12 @@ class FakeHub:
         return repo
 
     def commit(
-        self, repo_id: str, files: Mapping[str, bytes | Path], branch: str = "main", delete: Iterable[str] = ()
+        self,
+        repo_id: str,
+        files: Mapping[str, bytes | Path],
+        branch: str = "main",
+        delete: Iterable[str] = (),
+        message: str = "Upload folder using huggingface_hub",
     ) -> str:
         """A new commit on `branch` on top of its head: `files` added or replaced, `delete` removed."""
         repo = self.repos[repo_id]
@@ -215,6 +248,8 @@ class FakeHub:
             ).hexdigest()
             repo.commits[digest] = tree
             repo.refs[branch] = digest
+            date = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            repo.history[digest] = (parent, hub_tree.CommitInfo(digest, message, date))
         return digest
 
     def tag(self, repo_id: str, tag: str, sha: str) -> None:
@@ -230,6 +265,11 @@ class FakeHub:
     def fail_api(self, status: int, times: int, retry_after: int | None = None) -> None:
         """Answer the next `times` /api/ requests with `status` (429 or 5xx), like an overloaded Hub."""
         self.api_faults.extend([(status, retry_after)] * times)
+
+    def rate_limit(self, times: int, reset_s: int, resource: str = "api") -> None:
+        """Answer the next `times` calls on `resource` ("api": /api/..., "resolvers": file
+        downloads) with the Hub's 429: `RateLimit: "<resource>";r=0;t=<reset_s>`, no Retry-After."""
+        self.limits.deny(times, reset_s, resource)
 
     def fail_download(self, repo_id: str, path: str, after_bytes: int, times: int = 1) -> None:
         """Drop the connection after `after_bytes` of the body, the next `times` downloads of `path`."""
@@ -284,6 +324,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ plumbing
 
+    def end_headers(self) -> None:
+        for k, v in getattr(self, "_limit_headers", {}).items():
+            self.send_header(k, v)
+        super().end_headers()
+
     def _token(self) -> str | None:
         auth = self.headers.get("Authorization") or ""
         return auth[7:].strip() if auth.lower().startswith("bearer ") else None
@@ -318,6 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = self._token()
         self._record = Request(self.command, unquote(path), token is not None, self.headers.get("Range"))
         self.fake.requests.append(self._record)
+        self._limit_headers: dict[str, str] = {}
         try:
             if token is not None and token not in self.fake.tokens:
                 raise HubError(401, None, "Invalid credentials in Authorization header")
@@ -334,11 +380,16 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 self._send_json(status, {"error": f"HTTP {status} injected by the test"}, headers)
                 return
+            resource = "api" if path.startswith("/api/") else "resolvers" if "/resolve/" in path else None
+            if resource is not None:
+                allowed, self._limit_headers = self.fake.limits.take(resource)
+                if not allowed:
+                    message = f"Rate limited: too many '{resource}' requests in this window; retry later"
+                    raise HubError(429, None, message)
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/(.+))?", path)
             if m:
                 repo = self._repo(unquote(m[1]), token, listing=True)
-                recursive = query.get("recursive", ["false"])[0].lower() == "true"
-                self._tree(repo, unquote(m[2]), unquote(m[3] or ""), recursive)
+                self._tree(repo, unquote(m[2]), unquote(m[3] or ""), query, path)
                 return
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/(revision)/(.+)|/(auth-check))?", path)
             if m:
@@ -436,33 +487,24 @@ class _Handler(BaseHTTPRequestHandler):
             body = {k: v for k, v in body.items() if k in wanted or k in ("_id", "id")}
         self._send_json(200, {k: v for k, v in body.items() if v is not None})
 
-    def _tree(self, repo: Repo, revision: str, under: str, recursive: bool) -> None:
-        """`list_repo_tree`: files (with their git and LFS ids) and folders, one page."""
+    def _tree(self, repo: Repo, revision: str, under: str, query: Mapping[str, list[str]], path: str) -> None:
+        """`list_repo_tree`: files (with their git and LFS ids) and folders, in cursor pages."""
         sha = self.fake.resolve(repo, revision)
         if sha is None:
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
-        prefix = f"{under.strip('/')}/" if under.strip("/") else ""
-        entries: dict[str, dict[str, Any]] = {}
-        for path, blob in sorted(repo.commits[sha].items()):
-            if not path.startswith(prefix):
-                continue
-            rest = path[len(prefix) :]
-            if "/" in rest and not recursive:
-                folder = prefix + rest.split("/", 1)[0]
-                entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0, "path": folder})
-                continue
-            if recursive:
-                parts = rest.split("/")[:-1]
-                for depth in range(1, len(parts) + 1):
-                    folder = prefix + "/".join(parts[:depth])
-                    entries.setdefault(folder, {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "size": 0, "path": folder})
-            entry: dict[str, Any] = {"type": "file", "oid": blob.git_sha1, "size": blob.size, "path": path}
-            if blob.lfs:
-                entry["lfs"] = {"oid": blob.sha256, "size": blob.size, "pointerSize": len(blob.pointer)}
-            entries[path] = entry
-        if prefix and not entries:
+        recursive = query.get("recursive", ["false"])[0].lower() == "true"
+        expanded = query.get("expand", ["false"])[0].lower() == "true"
+        entries = hub_tree.tree_entries(repo.commits[sha], under, recursive)
+        if entries is None:
             raise HubError(404, "EntryNotFound", f"{under} does not exist on \"{revision}\"")
-        self._send_json(200, list(entries.values()))
+        size = self.fake.expanded_tree_page_size if expanded else self.fake.tree_page_size
+        try:
+            chunk, headers = hub_tree.page(entries, query, f"{self._base()}{path}", size)
+        except ValueError as exc:
+            raise HubError(400, None, str(exc)) from None
+        if expanded:
+            chunk = hub_tree.expand(chunk, lambda p: repo.last_commit(sha, p))
+        self._send_json(200, chunk, headers)
 
     # ------------------------------------------------------------------ files
 
