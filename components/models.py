@@ -119,6 +119,7 @@ class ModelSupply(pulumi.ComponentResource):
         where = f"modelstack:models.{key}.endpoint"
         if endpoint.provider == "runpod":
             configured = endpoint.runpod.container_disk_gb if endpoint.runpod is not None else None
+            volume = endpoint.runpod.network_volume if endpoint.runpod is not None else None
             self.disk_gb = DiskSizing(
                 f"{name}-disk",
                 {
@@ -127,6 +128,8 @@ class ModelSupply(pulumi.ComponentResource):
                     "configured_gb": configured,
                     "model": model.repo_id,
                     "where": f"{where}.runpod.containerDiskGb",
+                    "volume_gb": volume.size_gb if volume is not None else None,
+                    "volume_where": f"{where}.runpod.networkVolume.sizeGb",
                 },
                 opts=pulumi.ResourceOptions(parent=self),
             ).disk_gb

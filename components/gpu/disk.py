@@ -10,7 +10,8 @@ them) onto a container disk that used to be a fixed 50 GB. Here:
 - `DiskSizing`: a tiny dynamic resource whose `check` turns the pinned model's file list into the
   Runpod container disk: the need when `runpod.containerDiskGb` is not set, and a check failure
   naming the key when it is set too small, so `pulumi up` stops before the template is touched
-  (as `GpuSizing` does for GPUs);
+  (as `GpuSizing` does for GPUs). With `runpod.networkVolume` the cache is on the volume instead:
+  the volume must hold the snapshot, and the container disk only the worker;
 - `modal_disk_warning`: Modal has no disk setting in the stack, so a snapshot larger than the disk
   Modal guarantees a container is a warning, unless the worker caches it on a volume.
 
@@ -83,6 +84,24 @@ def runpod_disk_problem(configured: int | None, snapshot_bytes: int, where: str,
     return None
 
 
+def volume_need_gb(snapshot_bytes: int) -> int:
+    """Whole GB of network volume for a snapshot kept there as the Hugging Face cache: x HEADROOM
+    (a volume holds only the cache, not the worker's own files)."""
+    return math.ceil(snapshot_bytes / GIB * HEADROOM - 1e-9)
+
+
+def runpod_volume_problem(size_gb: int, snapshot_bytes: int, where: str, model: str) -> str | None:
+    """Why the endpoint's network volume cannot hold the snapshot its workers download onto it."""
+    need = volume_need_gb(snapshot_bytes)
+    if size_gb >= need:
+        return None
+    return (
+        f"{where}: {size_gb} GB cannot hold the pinned snapshot ({snapshot_bytes / GIB:.1f} GB that the worker "
+        f"downloads for {model} into the volume's Hugging Face cache; {need} GB with headroom); raise it to at "
+        f"least {need} (a network volume can grow later, never shrink)"
+    )
+
+
 CACHE_MOUNT = "/cache"
 """Where our Modal app keeps the Hugging Face cache (HF_HOME on a volume, components/gpu/modal_backend.py)."""
 DEFAULT_APP_FILE = ModalSettings.model_fields["app_file"].default
@@ -117,7 +136,7 @@ class DiskSizingProvider(ResourceProvider):
     """Pure computation: `check` sizes the disk; the other methods only keep what check decided."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        keys = ("files", "task", "configuredGb", "model", "where")
+        keys = ("files", "task", "configuredGb", "model", "where", "volumeGb", "volumeWhere")
         inputs = {k: news.get(k) for k in keys}
         configured = news.get("configuredGb")
         if any(is_unknown(inputs[k]) for k in keys) or (isinstance(inputs["files"], list) and any(is_unknown(f) for f in inputs["files"])):
@@ -133,19 +152,28 @@ class DiskSizingProvider(ResourceProvider):
             return CheckResult(inputs, [])
         snapshot = download_bytes(files, inputs["task"] or None)
         inputs["snapshotBytes"] = snapshot
-        problem = runpod_disk_problem(configured, snapshot, str(inputs["where"] or "containerDiskGb"), str(inputs["model"] or "the model"))
+        model = str(inputs["model"] or "the model")
+        volume_gb = inputs["volumeGb"]
+        if volume_gb is not None:
+            # The worker's HF_HOME is on the network volume: the snapshot goes there, and the
+            # container disk only holds the worker itself.
+            volume_gb = inputs["volumeGb"] = int(float(volume_gb))
+            problem = runpod_volume_problem(volume_gb, snapshot, str(inputs["volumeWhere"] or "networkVolume.sizeGb"), model)
+            inputs["diskGb"] = configured if configured is not None else runpod_limits.CONTAINER_DISK_DEFAULT_GB
+            return CheckResult(inputs, [CheckFailure("volumeGb", problem)] if problem else [])
+        problem = runpod_disk_problem(configured, snapshot, str(inputs["where"] or "containerDiskGb"), model)
         inputs["diskGb"] = configured if configured is not None else disk_need_gb(snapshot)
         return CheckResult(inputs, [CheckFailure("configuredGb", problem)] if problem else [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("diskGb", "configuredGb", "model") if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+        changed = [k for k in ("diskGb", "configuredGb", "model", "volumeGb") if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult("disk", dict(props))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        inputs = {k: props.get(k) for k in ("files", "task", "configuredGb", "model", "where")}
+        inputs = {k: props.get(k) for k in ("files", "task", "configuredGb", "model", "where", "volumeGb", "volumeWhere")}
         return ReadResult(id_, dict(props), inputs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -165,6 +193,9 @@ class DiskSizingArgs(TypedDict, total=False):
     model: str
     where: str
     """The config key path, for the failure message."""
+    volume_gb: int | None
+    """`runpod.networkVolume.sizeGb` when the endpoint caches the model on a network volume."""
+    volume_where: str
 
 
 class DiskSizing(pulumi.dynamic.Resource, module="gpu", name="Disk"):
@@ -182,6 +213,8 @@ class DiskSizing(pulumi.dynamic.Resource, module="gpu", name="Disk"):
                 "configuredGb": args.get("configured_gb"),
                 "model": args.get("model", ""),
                 "where": args.get("where", ""),
+                "volumeGb": args.get("volume_gb"),
+                "volumeWhere": args.get("volume_where", ""),
                 "snapshotBytes": None,
                 "diskGb": None,
             },

@@ -133,8 +133,13 @@ def facts(config: StackConfig, known: Mapping[str, PinnedModel], platform: str =
         snapshot = disk.download_bytes(pinned.files, model.task or pinned.task or None)
         where = f"modelstack:models.{key}.endpoint"
         if endpoint.provider == "runpod":
-            configured = endpoint.runpod.container_disk_gb if endpoint.runpod is not None else None
-            problem = disk.runpod_disk_problem(configured, snapshot, f"{where}.runpod.containerDiskGb", model.repo_id)
+            runpod = endpoint.runpod
+            if runpod is not None and runpod.network_volume is not None:  # the cache is on the volume
+                size = runpod.network_volume.size_gb
+                problem = disk.runpod_volume_problem(size, snapshot, f"{where}.runpod.networkVolume.sizeGb", model.repo_id)
+            else:
+                configured = runpod.container_disk_gb if runpod is not None else None
+                problem = disk.runpod_disk_problem(configured, snapshot, f"{where}.runpod.containerDiskGb", model.repo_id)
             if problem:
                 out.problems.append(problem)
         elif not disk.modal_caches_on_volume(endpoint.modal):

@@ -31,10 +31,30 @@ def drop(path: str):
     return change
 
 
+def both(first, second):
+    def change(raw):
+        first(raw)
+        second(raw)
+
+    return change
+
+
 CASES = {
     "max below min": (
         put("models.flux.endpoint.workers", {"min": 3, "max": 1}),
         "modelstack:models.flux.endpoint.workers.max: must be >= min (3); raise max or lower min",
+    ),
+    "network volume outside the endpoint's data centers": (
+        both(
+            put("models.flux.endpoint.dataCenters", ["US-TX-3"]),
+            put("models.flux.endpoint.runpod", {"networkVolume": {"sizeGb": 80, "dataCenter": "EU-RO-1"}}),
+        ),
+        "modelstack:models.flux.endpoint.runpod.networkVolume.dataCenter: EU-RO-1 is not in dataCenters (US-TX-3); "
+        "workers can only mount the volume in its own data center, so add it to dataCenters or remove dataCenters",
+    ),
+    "network volume too small for Runpod": (
+        put("models.flux.endpoint.runpod", {"networkVolume": {"sizeGb": 5, "dataCenter": "EU-RO-1"}}),
+        "modelstack:models.flux.endpoint.runpod.networkVolume.sizeGb: must be between 10 and 4096, not 5",
     ),
     "negative size": (
         put("buckets.artifacts.expireDays", -1),

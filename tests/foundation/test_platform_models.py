@@ -142,3 +142,33 @@ def test_prod_pins_its_model_and_protects_its_endpoint(prod_run):
     assert (endpoint.value("workersMin"), endpoint.value("workersMax")) == (1, 5)
     assert endpoint.protect is True
     assert prod_run.outputs["models"].value["flux"]["sha"] == "741f7c3ce8b383c54771c7003378a50191e9efe9"
+
+
+def test_a_runpod_network_volume_holds_the_workers_cache_in_its_data_center():
+    """runpod.networkVolume: one volume per endpoint, mounted by every worker at /runpod-volume, with
+    the Hugging Face cache on it, so the endpoint runs in the volume's data center only."""
+    from components.offline import load_stack_file
+
+    stack = load_stack_file("dev")
+    models = json.loads(stack.config["modelstack:models"])
+    models["flux"]["endpoint"]["runpod"] = {"networkVolume": {"sizeGb": 80, "dataCenter": "EU-RO-1"}}
+    stack.config["modelstack:models"] = json.dumps(models)
+    run = run_program("dev", stack_file=stack, preview=False, mocks=DeployedMocks)
+
+    volume = run.named("modelstack-endpoint-flux-volume")
+    assert volume.type == "pulumi-python:dynamic/runpod:NetworkVolume"
+    assert (volume.value("sizeGb"), volume.value("dataCenterId")) == (80, "EU-RO-1")
+    endpoint = run.named("modelstack-endpoint-flux-endpoint")
+    assert endpoint.value("networkVolumeIds") == [volume.outputs["volumeId"]]
+    assert endpoint.value("dataCenterIds") == ["EU-RO-1"]
+    assert run.named("modelstack-endpoint-flux-template").value("env")[worker_env.HF_HOME] == "/runpod-volume/huggingface"
+    # the disk check sizes the volume, not the container disk, for the snapshot
+    disk = run.named("modelstack-model-flux-disk")
+    assert disk.value("volumeGb") == 80
+    assert disk.value("volumeWhere") == "modelstack:models.flux.endpoint.runpod.networkVolume.sizeGb"
+    # without the setting there is no volume, and the worker caches on its own disk
+    assert not dev_run_types(run_program("dev")) & {"pulumi-python:dynamic/runpod:NetworkVolume"}
+
+
+def dev_run_types(run: ProgramRun) -> set[str]:
+    return {r.type for r in run.resources}

@@ -14,6 +14,7 @@ from components.gpu.disk import (
     modal_disk_warning,
     runpod_disk_problem,
 )
+from components.limits.runpod import CONTAINER_DISK_DEFAULT_GB
 from components.providers.huggingface import HuggingFaceModelProvider
 from tests.fakes.checkpoints import model_repo
 from tests.fakes.hub_server import FakeHub
@@ -104,3 +105,23 @@ def test_disk_sizing_from_a_pinned_model_through_the_provider_server(hub: FakeHu
         assert small.value.method == "Check"
         assert "modelstack:models.tiny.endpoint.runpod.containerDiskGb: 5 GB cannot hold the pinned snapshot" in small.value.details
         engine.destroy(DiskSizingProvider(), disk)
+
+
+def test_a_network_volume_holds_the_cache_so_it_must_fit_the_snapshot_and_the_disk_need_not():
+    """With runpod.networkVolume the worker's HF_HOME is on the volume (issue 13: a 20 GB volume for
+    FLUX planned green and every worker would fail its download)."""
+    provider = DiskSizingProvider()
+    where = "modelstack:models.flux.endpoint.runpod.networkVolume.sizeGb"
+    news = {"files": FLUX_FILES, "task": "text-to-image", "configuredGb": None, "model": FLUX, "where": "w",
+            "volumeGb": 20.0, "volumeWhere": where}  # fmt: skip
+    small = provider.check({}, news)
+    assert [f.property for f in small.failures] == ["volumeGb"]
+    assert small.failures[0].reason == (
+        f"{where}: 20 GB cannot hold the pinned snapshot (53.9 GB that the worker downloads for {FLUX} into the "
+        "volume's Hugging Face cache; 65 GB with headroom); raise it to at least 65 (a network volume can grow "
+        "later, never shrink)"
+    )
+    fits = provider.check({}, {**news, "volumeGb": 65})
+    # the snapshot is not on the container disk, so it keeps Runpod's default instead of 70 GB
+    assert fits.failures == [] and fits.inputs["diskGb"] == CONTAINER_DISK_DEFAULT_GB
+    assert provider.diff("disk", fits.inputs, {**fits.inputs, "volumeGb": 80}).changes is True

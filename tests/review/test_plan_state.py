@@ -79,6 +79,26 @@ def test_a_runpod_disk_set_too_small_for_the_pinned_snapshot_fails_the_plan(tmp_
     assert build_plan("visgate-static", REPO_ROOT, stack, state=export(tmp_path, other)).errors == []
 
 
+def test_a_runpod_network_volume_too_small_for_the_pinned_snapshot_fails_the_plan(tmp_path):
+    """The cache is on the volume, so the volume must hold the snapshot; the container disk need not."""
+    data = yaml.safe_load(VISGATE.read_text())
+    endpoint = data["config"]["modelstack:models"]["flux-schnell"]["endpoint"]
+    endpoint["runpod"] = {"networkVolume": {"sizeGb": 20, "dataCenter": "EU-RO-1"}, "containerDiskGb": 30}
+    endpoint.pop("dataCenters", None)
+    stack = tmp_path / "Pulumi.visgate-static.yaml"
+    stack.write_text(yaml.safe_dump(data))
+    plan = build_plan("visgate-static", REPO_ROOT, stack, state=export(tmp_path, schnell()))
+    assert (plan.status, plan.exit_code) == ("invalid", 1)
+    assert plan.errors == [
+        "modelstack:models.flux-schnell.endpoint.runpod.networkVolume.sizeGb: 20 GB cannot hold the pinned snapshot "
+        "(53.9 GB that the worker downloads for black-forest-labs/FLUX.1-schnell into the volume's Hugging Face "
+        "cache; 65 GB with headroom); raise it to at least 65 (a network volume can grow later, never shrink)"
+    ]
+    endpoint["runpod"]["networkVolume"]["sizeGb"] = 65
+    stack.write_text(yaml.safe_dump(data))
+    assert build_plan("visgate-static", REPO_ROOT, stack, state=export(tmp_path, schnell())).errors == []
+
+
 def test_a_large_snapshot_on_a_modal_app_file_without_a_cache_volume_warns(tmp_path):
     # The dev stack's Modal embedder, its cache volume removed: the snapshot must fit the container's disk.
     data = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
