@@ -70,6 +70,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Fakes]:
     runpod = FakeRunpod().start()
     modal = FakeModal(environments=("main",)).start()
     s3 = RecordingMoto().start()
+    s3.reset()  # moto's store is one per process: other tests' buckets would show up here
     try:
         yield Fakes(hub, runpod, modal, s3)
     finally:
