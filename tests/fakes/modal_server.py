@@ -10,7 +10,10 @@ What it keeps in memory, per environment: apps (with deployment history and vers
 app-owned secrets, volumes (v1 and v2) with their files, images (content-addressed by definition, so an
 unchanged image is a cache hit as on Modal), mounts, functions and classes. It checks what the real
 server checks where that matters to callers: tokens on every call, that an environment exists, object
-names, that every id a definition references exists, that uploaded content matches its sha256/MD5.
+names, that every id a definition references exists, that uploaded content matches its sha256/MD5,
+and what `modal_rules.py` lists (GPU type and count, timeouts, cron strings, web URL labels). It
+keeps each deployed version for `AppRollback` and runs each function's `min_containers` as
+containers that `TaskList`, `TaskGetInfo` and `ContainerStop` see (modal_rules.py).
 
 For tests it records every call (method, request, metadata without the token secret, status), can
 inject a gRPC status on the next N calls of a method, and lists calls to RPCs it does not implement
@@ -45,6 +48,8 @@ from grpclib import GRPCError, Status
 from grpclib.server import Server
 from modal_proto import api_pb2
 from modal_proto.api_grpc import ModalClientBase
+
+from tests.fakes import modal_rules
 
 DEFAULT_ENVIRONMENT = "main"
 WORKSPACE = "fake-workspace"
@@ -216,6 +221,9 @@ class State:
         self.content: dict[str, bytes] = {}  # sha256 hex -> bytes (mount files, v1 volume files)
         self.blobs: dict[str, bytes | None] = {}  # blob id -> uploaded bytes (None until PUT)
         self.blocks: dict[bytes, bytes] = {}  # sha256 digest -> block (v2 volumes)
+        # modal_rules: each deployed version as published (for rollbacks), and containers.
+        self.snapshots: dict[tuple[str, int], modal_rules.Snapshot] = {}
+        self.tasks: dict[str, modal_rules.FakeTask] = {}
 
     # -- lookups used by tests ------------------------------------------------------------
 
@@ -291,7 +299,7 @@ def _not_found(what: str) -> GRPCError:
     return GRPCError(Status.NOT_FOUND, what)
 
 
-class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
+class FakeModalServicer(modal_rules.LifecycleRpcs, _Base):  # type: ignore[misc, valid-type]
     def __init__(self, fake: FakeModal):
         self.fake = fake
         self.state = fake.state
@@ -507,6 +515,7 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             # documents them as living only as long as their app.
             for secret_id in [s.secret_id for s in self.state.secrets.values() if s.app_id == app.app_id]:
                 del self.state.secrets[secret_id]
+            modal_rules.stop_app_containers(self.state, app.app_id)
         await call.send_message(empty_pb2.Empty())
 
     def _digest(self, function_ids: dict[str, str], class_ids: dict[str, str]) -> str:
@@ -534,6 +543,7 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             deployed_at = 0.0
             if req.app_state == api_pb2.APP_STATE_DEPLOYED:
                 self._check_name(req.name, "App")
+                modal_rules.refuse_labels(self.state, app, dict(req.function_ids))
                 holder = self.state.deployed.get((app.environment, req.name))
                 if holder and holder != app.app_id:
                     raise GRPCError(
@@ -562,13 +572,10 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
             app.function_ids = dict(req.function_ids)
             app.class_ids = dict(req.class_ids)
             app.tags.update(req.tags)
+            if req.app_state == api_pb2.APP_STATE_DEPLOYED:
+                modal_rules.after_publish(self.state, app, deployed_at, new_id)
             url = f"https://modal.com/apps/{WORKSPACE}/{app.environment}/{app.name or app.app_id}"
         await call.send_message(api_pb2.AppPublishResponse(url=url, deployed_at=deployed_at))
-
-    async def TaskList(self, call: _Call) -> None:
-        await call.recv_message()
-        # No containers ever run in the fake.
-        await call.send_message(api_pb2.TaskListResponse())
 
     # -- images -----------------------------------------------------------------------------
 
@@ -1140,6 +1147,7 @@ class FakeModalServicer(_Base):  # type: ignore[misc, valid-type]
                 definitions = [r.function for r in req.function_data.ranked_functions]
             for d in definitions:
                 self._check_references(d)
+                modal_rules.refuse_function(d)
             function_id = req.existing_function_id or new_id("fu")
             fn = self.state.functions.get(function_id)
             if req.existing_function_id and fn is None:
