@@ -48,5 +48,6 @@ def modal_options(settings: object, config: StackConfig | None = None) -> ModalO
         secrets=tuple(settings.secrets),
         warm_schedule=settings.warm_schedule or "",
         proxy_auth=settings.proxy_auth,
+        startup_timeout=settings.startup_timeout_seconds,
     )
 

@@ -140,6 +140,8 @@ MODAL_MAX_CONTAINERS = "MODELSTACK_MODAL_MAX_CONTAINERS"
 MODAL_BUFFER_CONTAINERS = "MODELSTACK_MODAL_BUFFER_CONTAINERS"
 MODAL_SCALEDOWN_WINDOW = "MODELSTACK_MODAL_SCALEDOWN_WINDOW"
 MODAL_TIMEOUT = "MODELSTACK_MODAL_TIMEOUT"
+MODAL_STARTUP_TIMEOUT = "MODELSTACK_MODAL_STARTUP_TIMEOUT"
+"""Seconds for a container's start (`@modal.enter`: download and load the model); `startup_timeout=`."""
 MODAL_SECRETS = "MODELSTACK_MODAL_SECRETS"
 """Comma-separated names of Modal secrets to attach."""
 MODAL_VOLUMES = "MODELSTACK_MODAL_VOLUMES"
@@ -157,7 +159,7 @@ MODAL_REQUIREMENTS = "MODELSTACK_MODAL_REQUIREMENTS"
 
 MODAL_ALL = (
     MODAL_APP_NAME, MODAL_ENVIRONMENT, MODAL_GPU, MODAL_MIN_CONTAINERS, MODAL_MAX_CONTAINERS, MODAL_BUFFER_CONTAINERS, MODAL_SCALEDOWN_WINDOW,
-    MODAL_TIMEOUT, MODAL_SECRETS, MODAL_VOLUMES, MODAL_ENV, MODAL_WARM_SCHEDULE, MODAL_PROXY_AUTH,
+    MODAL_TIMEOUT, MODAL_STARTUP_TIMEOUT, MODAL_SECRETS, MODAL_VOLUMES, MODAL_ENV, MODAL_WARM_SCHEDULE, MODAL_PROXY_AUTH,
 )
 
 
@@ -222,6 +224,8 @@ class ModalSettings:
     buffer_containers: int = 0
     scaledown_window: int = 60
     timeout: int = 300
+    startup_timeout: int = 0
+    """Seconds for `@modal.enter`; 0 leaves Modal's default (the function `timeout`)."""
     secrets: list[str] = field(default_factory=list)
     volumes: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
@@ -247,6 +251,7 @@ class ModalSettings:
             buffer_containers=int(environ.get(MODAL_BUFFER_CONTAINERS) or 0),
             scaledown_window=int(environ.get(MODAL_SCALEDOWN_WINDOW) or 60),
             timeout=int(environ.get(MODAL_TIMEOUT) or 300),
+            startup_timeout=int(environ.get(MODAL_STARTUP_TIMEOUT) or 0),
             secrets=_csv(environ.get(MODAL_SECRETS, "")),
             volumes=_json_map(environ.get(MODAL_VOLUMES, ""), MODAL_VOLUMES),
             env=_json_map(environ.get(MODAL_ENV, ""), MODAL_ENV),
@@ -264,6 +269,7 @@ class ModalSettings:
             MODAL_BUFFER_CONTAINERS: str(self.buffer_containers),
             MODAL_SCALEDOWN_WINDOW: str(self.scaledown_window),
             MODAL_TIMEOUT: str(self.timeout),
+            MODAL_STARTUP_TIMEOUT: str(self.startup_timeout),
             MODAL_SECRETS: ",".join(self.secrets),
             MODAL_VOLUMES: json.dumps(self.volumes, sort_keys=True),
             MODAL_ENV: json.dumps(self.env, sort_keys=True),
@@ -277,6 +283,11 @@ class ModalSettings:
         if not self.gpu:
             return None
         return self.gpu[0] if len(self.gpu) == 1 else list(self.gpu)
+
+    @property
+    def startup_timeout_arg(self) -> int | None:
+        """What `@app.cls(startup_timeout=...)` / `@app.function` take: None keeps Modal's default."""
+        return self.startup_timeout or None
 
     def container_env(self) -> dict[str, str]:
         """The containers' environment: the plain env plus these settings, so re-imports agree."""

@@ -7,8 +7,10 @@ named in inference/contract.py. The model-serving core,
 `inference.worker.core.Worker`, is imported only inside the container (`@modal.enter` and the web
 app), so deploying never imports torch or the model locally.
 
-Modal imports this module as `inference.modal_app`, so the whole `inference` package is mounted into
-the container and `inference.worker` is importable there.
+Modal imports this module as `inference.modal_app`, so the container needs the `inference` package,
+but not all of it: the app is created with `include_source=False` and the image adds the package's
+Python files except the gateway (`_not_shipped`), which never runs here. What is shipped is what
+`ModalApp` hashes, so an edit to the gateway does not redeploy the model, an edit to the worker does.
 
 HTTP API, one URL (the `Model.web` endpoint), behind Modal proxy auth unless the stack turns it off
 (`endpoint.modal.proxyAuth: false`): callers send `Modal-Key` and `Modal-Secret` headers, as the gateway
@@ -55,7 +57,18 @@ for _requirements in _requirements_files():
 # What this file needs on top for its web endpoint.
 image = image.pip_install("fastapi>=0.115,<1")
 
-app = modal.App(settings.app_name)
+
+def _not_shipped(path: Path) -> bool:
+    """Files of `inference/` (relative paths) the container never needs: the gateway, anything but
+    Python source, caches and dot-files (a custom ignore replaces Modal's own dot-file rule)."""
+    parts = path.parts
+    return path.suffix != ".py" or parts[:1] == ("gateway",) or any(p.startswith(".") or p == "__pycache__" for p in parts)
+
+
+# Last: mount layers must follow every build step. The worker, the settings and this file itself.
+image = image.add_local_python_source("inference", ignore=_not_shipped)
+
+app = modal.App(settings.app_name, include_source=False)
 
 # Explicit environment everywhere: never whatever MODAL_ENVIRONMENT or a profile says.
 _environment = settings.environment or None
@@ -73,6 +86,8 @@ secrets = [modal.Secret.from_name(name, environment_name=_environment) for name 
     buffer_containers=settings.buffer_containers or None,
     scaledown_window=settings.scaledown_window,
     timeout=settings.timeout,
+    # `load` downloads the pinned snapshot and loads it: its own budget, not one request's timeout.
+    startup_timeout=settings.startup_timeout_arg,
     secrets=secrets,
     volumes=volumes,
     env=settings.container_env(),

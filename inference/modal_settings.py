@@ -5,6 +5,8 @@ keeps the names app files have always imported (`from inference.modal_settings i
 Standard library only: it runs in the container too.
 """
 
+from pathlib import PurePath
+
 from inference import contract
 from inference.contract import ModalSettings, PinnedModel, pinned_models
 
@@ -16,6 +18,7 @@ MAX_CONTAINERS = contract.MODAL_MAX_CONTAINERS
 BUFFER_CONTAINERS = contract.MODAL_BUFFER_CONTAINERS
 SCALEDOWN_WINDOW = contract.MODAL_SCALEDOWN_WINDOW
 TIMEOUT = contract.MODAL_TIMEOUT
+STARTUP_TIMEOUT = contract.MODAL_STARTUP_TIMEOUT
 SECRETS = contract.MODAL_SECRETS
 VOLUMES = contract.MODAL_VOLUMES
 ENV = contract.MODAL_ENV
@@ -24,4 +27,15 @@ PROXY_AUTH = contract.MODAL_PROXY_AUTH
 REQUIREMENTS = contract.MODAL_REQUIREMENTS
 ALL = contract.MODAL_ALL
 
-__all__ = ["ALL", "APP_NAME", "BUFFER_CONTAINERS", "ENV", "ENVIRONMENT", "GPU", "MAX_CONTAINERS", "MIN_CONTAINERS", "PROXY_AUTH", "REQUIREMENTS", "SCALEDOWN_WINDOW", "SECRETS", "TIMEOUT", "VOLUMES", "WARM_SCHEDULE", "ModalSettings", "PinnedModel", "pinned_models"]
+SETTINGS_SOURCE = frozenset({"__init__.py", "contract.py", "modal_settings.py"})
+"""The files of `inference/` this module needs in a container, relative to the package."""
+
+
+def settings_only(path: PurePath) -> bool:
+    """For `image.add_local_python_source("inference", ignore=settings_only)`: ship only what
+    `from inference.modal_settings import ...` needs, so an app file that reads its settings is not
+    redeployed (nor handed the gateway's code) when the rest of `inference/` changes."""
+    return path.as_posix() not in SETTINGS_SOURCE
+
+
+__all__ = ["ALL", "APP_NAME", "BUFFER_CONTAINERS", "ENV", "ENVIRONMENT", "GPU", "MAX_CONTAINERS", "MIN_CONTAINERS", "PROXY_AUTH", "REQUIREMENTS", "SCALEDOWN_WINDOW", "SECRETS", "SETTINGS_SOURCE", "STARTUP_TIMEOUT", "TIMEOUT", "VOLUMES", "WARM_SCHEDULE", "ModalSettings", "PinnedModel", "pinned_models", "settings_only"]

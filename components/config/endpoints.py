@@ -158,6 +158,12 @@ class ModalSettings(StrictModel):
     that reads them by name (`wasabi-credentials`, `supabase-credentials`)."""
     warm_schedule: str | None = None
     """Cron (UTC) on which a container is kept warm, e.g. '*/15 8-18 * * 1-5'."""
+    startup_timeout_seconds: int = Field(
+        default=modal_limits.DEFAULT_STARTUP_TIMEOUT, **modal_limits.STARTUP_TIMEOUT.field_args()
+    )
+    """How long a container may take to start (Modal `startup_timeout`): `@modal.enter` downloads the
+    pinned snapshot on a cold start and loads it, apart from executionTimeoutSeconds, which bounds one
+    call. Default 20 minutes; at most 24 hours."""
     proxy_auth: bool = True
     """The web endpoints require Modal proxy auth: callers send a workspace proxy auth token (Modal
     dashboard, or `modal workspace proxy-tokens create`) as Modal-Key/Modal-Secret headers; a service

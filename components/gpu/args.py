@@ -13,6 +13,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 
 from components.config import Endpoint, Model
+from components.limits.modal import DEFAULT_STARTUP_TIMEOUT
 from components.providers.modal.app import DEFAULT_SOURCE
 
 DEFAULT_MODAL_ENVIRONMENT = "main"
@@ -69,6 +70,8 @@ class ModalOptions:
     """The web endpoints require Modal proxy auth (Modal-Key/Modal-Secret headers); false makes them public."""
     named_secrets: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
     """Modal secrets created under exactly these names (code looks them up by name): name -> values."""
+    startup_timeout: int = DEFAULT_STARTUP_TIMEOUT
+    """Seconds a container may take to start (`@modal.enter`: download and load the model)."""
 
 
 @dataclass(frozen=True)

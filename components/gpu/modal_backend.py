@@ -14,8 +14,10 @@ A user's own app file sets `args["modal"]` to ModalOptions with its file, the vo
 S3-compatible bucket; the one marked `model_cache`, by default the one at /cache, receives HF_HOME
 wherever it is mounted), existing Modal secrets it attaches by name, `named_secrets` the stack writes
 under exactly the names the code looks up, its web endpoints and an optional warm schedule. Web
-endpoints require Modal proxy auth unless `proxy_auth` is false. Every child names its Modal
-environment explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
+endpoints require Modal proxy auth unless `proxy_auth` is false. The app's `triggers` hold the id of
+every volume and secret it uses: deployed functions refer to them by id, so re-creating one (deleted
+in the dashboard, put back by `up`) redeploys the app. Every child names its Modal environment
+explicitly. The app's id, deployed version and first web URL are the endpoint's outputs.
 
 `deploy_app` is the part shared with `components/gpu/app.py` (an app serving several models): the
 same children, with the environment the caller builds.
@@ -129,6 +131,8 @@ def deploy_app(
     child = pulumi.ResourceOptions(parent=parent, protect=protect)
 
     volumes: dict[str, pulumi.Input[str]] = {}
+    # Deployed functions hold volumes (and secrets) by id: a re-created one must redeploy the app.
+    triggers: dict[str, pulumi.Input[str]] = {}
     for path, spec in sorted(opts.volumes.items()):
         slug = _slug(path)
         volume = ModalVolume(
@@ -148,9 +152,9 @@ def deploy_app(
             opts=child,
         )
         volumes[path] = volume.name
+        triggers[f"volume:{path}"] = volume.volume_id
 
     secret_names: list[pulumi.Input[str]] = list(opts.secrets)
-    triggers: dict[str, pulumi.Input[str]] = {}
     if secret_env:
         secret = ModalSecret(
             f"{name}-secret",
@@ -158,7 +162,6 @@ def deploy_app(
             opts=child,
         )
         secret_names.append(secret.name)
-        # Deployed functions hold the secret by id; a re-created secret must redeploy the app.
         triggers["secret"] = secret.secret_id
     for secret_name, values in sorted(opts.named_secrets.items()):
         named = ModalSecret(
@@ -185,6 +188,7 @@ def deploy_app(
             "buffer_containers": endpoint.workers.buffer,
             "scaledown_window": endpoint.idle_timeout_seconds,
             "timeout": endpoint.execution_timeout_seconds,
+            "startup_timeout": opts.startup_timeout,
             "secrets": secret_names,
             "volumes": volumes,
             "env": dict(env),

@@ -12,6 +12,10 @@ TIMEOUT = Bound(1, 24 * 3600, "https://modal.com/docs/guide/timeouts (at most 24
 """A call's execution timeout (config `executionTimeoutSeconds`)."""
 STARTUP_TIMEOUT = Bound(1, 24 * 3600, "https://modal.com/docs/guide/timeouts (at most 24 hours)", "s")
 """Time for `@modal.enter` (model download and load) before a container counts as failed."""
+DEFAULT_STARTUP_TIMEOUT = 20 * 60
+"""Without `startup_timeout`, Modal gives `@modal.enter` the function's `timeout` (modal/app.py:
+`startup_timeout or timeout`), sized for one request, not for downloading a pinned snapshot on a
+cold start; 20 minutes covers a few GB over a slow Hub day."""
 CONTAINERS = Bound(0, 1000, "modelstack guard: Modal documents no cap below its workspace limits")
 """min/max/buffer containers; Modal applies workspace limits beyond this guard."""
 

@@ -14,7 +14,7 @@ import os
 
 import modal
 
-from inference.modal_settings import ModalSettings
+from inference.modal_settings import ModalSettings, settings_only
 
 settings = ModalSettings.from_env()
 app = modal.App(settings.app_name)
@@ -22,7 +22,7 @@ app = modal.App(settings.app_name)
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install("torch>=2.4,<3", "boto3>=1.36,<2", "supabase>=2.0,<3", "numpy>=1.26,<3", "pillow>=10,<13")
-    .add_local_python_source("inference")
+    .add_local_python_source("inference", ignore=settings_only)  # what Modal ships is what `up` hashes
 )
 environment = settings.environment or None
 
@@ -40,6 +40,7 @@ environment = settings.environment or None
     max_containers=settings.max_containers or None,
     scaledown_window=settings.scaledown_window,
     timeout=settings.timeout,
+    startup_timeout=settings.startup_timeout_arg,
     env=settings.container_env(),
 )
 def run_boundary_inference_batch(

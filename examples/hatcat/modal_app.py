@@ -20,7 +20,7 @@ import subprocess
 
 import modal
 
-from inference.modal_settings import ModalSettings, pinned_models
+from inference.modal_settings import ModalSettings, pinned_models, settings_only
 
 settings = ModalSettings.from_env()
 app = modal.App(settings.app_name)
@@ -43,7 +43,7 @@ image = (
         " && python -c \"import nltk; nltk.download('wordnet')\"",
         env={"HATCAT_GIT_URL": settings.env.get("HATCAT_GIT_URL", ""), "HATCAT_REF": HATCAT_REF},
     )
-    .add_local_python_source("inference")
+    .add_local_python_source("inference", ignore=settings_only)  # what Modal ships is what `up` hashes
 )
 
 environment = settings.environment or None
@@ -60,6 +60,7 @@ secrets = [modal.Secret.from_name(name, environment_name=environment) for name i
     max_containers=settings.max_containers or None,
     scaledown_window=settings.scaledown_window,
     timeout=settings.timeout,
+    startup_timeout=settings.startup_timeout_arg,  # `start` downloads three pinned snapshots
     env=settings.container_env(),
 )
 class HatCat:

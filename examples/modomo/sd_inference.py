@@ -14,7 +14,7 @@ import os
 
 import modal
 
-from inference.modal_settings import ModalSettings, pinned_models
+from inference.modal_settings import ModalSettings, pinned_models, settings_only
 
 settings = ModalSettings.from_env()
 app = modal.App(settings.app_name)
@@ -30,7 +30,7 @@ image = (
         "boto3>=1.36,<2",
         "pillow>=10,<13",
     )
-    .add_local_python_source("inference")
+    .add_local_python_source("inference", ignore=settings_only)  # what Modal ships is what `up` hashes
 )
 environment = settings.environment or None
 
@@ -44,6 +44,7 @@ environment = settings.environment or None
     max_containers=settings.max_containers or None,
     scaledown_window=settings.scaledown_window,
     timeout=settings.timeout,
+    startup_timeout=settings.startup_timeout_arg,
     env=settings.container_env(),
 )
 def transform(image_key: str, style: str) -> dict:

@@ -223,4 +223,5 @@ def test_the_marked_model_cache_gets_hf_home_and_named_secrets_keep_their_names(
     [secret] = [r for r in run.resources if r.type == "pulumi-python:dynamic/modal:Secret"]
     assert secret.value("name") == "wasabi-credentials" and is_secret(secret.inputs["values"])
     assert app.value("secrets") == ["wasabi-credentials"]
-    assert set(app.inputs["triggers"]) == {"secret:wasabi-credentials"}
+    # each volume's id too: a re-created volume redeploys the app, as a re-created secret does
+    assert set(app.inputs["triggers"]) == {"secret:wasabi-credentials", "volume:/models", "volume:/cache"}

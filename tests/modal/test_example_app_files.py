@@ -50,6 +50,7 @@ def test_hatcat_app_file_deploys_one_class_with_its_ui_and_a_warm_schedule(fake_
     assert outs["webUrls"] == {"HatCat.ui": "https://fake-workspace--hatcat-hatcat-ui.modal.run"}
     [definition] = _definitions(fake_modal, app, "HatCat.*")
     assert _gpus([definition]) == ["T4"]
+    assert definition.startup_timeout_secs == 1200  # `start` downloads three snapshots: not the call timeout
     assert {m.mount_path for m in definition.volume_mounts} == {"/models", "/data"}
     env = _container_env(fake_modal, definition)
     assert env["MODELSTACK_MODEL_GEMMA2_REVISION"] == "c5ebcd40d208330abc697524c919956e692655cf"
@@ -75,6 +76,7 @@ def test_caption_boundaries_batch_function_deploys_on_an_a10g(fake_modal):
     [definition] = _definitions(fake_modal, app, "run_boundary_inference_batch")
     assert _gpus([definition]) == ["A10G"]
     assert definition.timeout_secs == 900
+    assert definition.startup_timeout_secs == 1200
     assert _container_env(fake_modal, definition)["BOUNDARY_BATCH_SIZE"] == "64"
     # the project's own secret names, which its code looks up
     assert {s for s in inputs["secrets"]} == {"wasabi-credentials", "supabase-credentials"}
@@ -88,6 +90,7 @@ def test_modomo_function_deploys_under_the_name_its_api_looks_up(fake_modal):
     app = fake_modal.state.deployed_app("main", "modomo-sd-inference")
     [definition] = _definitions(fake_modal, app, "transform")
     assert _gpus([definition]) == ["T4"]
+    assert definition.startup_timeout_secs == 1200
     assert _container_env(fake_modal, definition)["MODELSTACK_MODEL_SD15_ID"] == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     with _client(fake_modal) as client:
         function = modal.Function.from_name("modomo-sd-inference", "transform", environment_name="main")

@@ -7,14 +7,20 @@ several apps in one stack cannot leak module state into each other.
 
 - id: Modal's app id. Redeploying a name keeps the id and bumps the version, so updates are in place;
   a new name or environment is a new app (replace).
-- `check` hashes the source (the app file's whole top-level package, or the loose file, plus any
-  `include` paths): an unchanged source with unchanged settings never redeploys.
+- `check` hashes the source: exactly the files a deploy ships, as the `modal` client itself lists
+  them for this app file (`shipped.py`: its own source unless `include_source=False`, every
+  `add_local_*` layer, dot-files left out as Modal does), plus any `include` paths (what an image
+  build reads, such as requirements files). An unchanged source with unchanged settings never
+  redeploys; an edit to a file Modal does not ship never redeploys either.
 - `tag` (the git commit) and `strategy` describe how a deploy happens, not what is deployed: they
   never cause a diff.
 - `proxyAuth` (default true) makes the app's web endpoints require Modal proxy auth; the app file
   reads it as `ModalSettings.proxy_auth`. Changing it redeploys.
-- `triggers` redeploys when any value changes; pass the `secretId` of each `ModalSecret` the app
-  uses, because deployed functions hold secrets by id and a re-created secret needs a redeploy.
+- `startupTimeout` is Modal's `startup_timeout`: the time `@modal.enter` (the model's download and
+  load) may take, apart from `timeout`, which bounds one call. Default 20 minutes.
+- `triggers` redeploys when any value changes; pass the `secretId` of each `ModalSecret` and the
+  `volumeId` of each `ModalVolume` the app uses, because deployed functions hold secrets and volumes
+  by id and a re-created one needs a redeploy.
 - `read` finds the app by id: stopped or gone -> dropped from state; a version other than ours (a
   `modal deploy` by hand, a rollback in the dashboard) marks the source drifted so `up` redeploys.
 - `delete` stops the app (Modal has no delete).
@@ -36,7 +42,7 @@ from pulumi.output import Unknown
 
 from components.limits import modal as modal_limits
 from components.providers import credentials as creds
-from components.providers.modal import hashing
+from components.providers.modal import hashing, refusals, shipped
 from components.providers.modal.inputs import (
     ENV_VAR,
     TAG,
@@ -63,7 +69,7 @@ DEPLOY_TIMEOUT_SECONDS = 30 * 60
 DEPLOY_ATTEMPTS = 2
 SETTING_KEYS = (
     "sourceFile", "sourceHash", "include", "gpu", "minContainers", "maxContainers", "bufferContainers",
-    "scaledownWindow", "timeout", "secrets", "volumes", "env", "warmSchedule", "webEndpoints", "proxyAuth",
+    "scaledownWindow", "timeout", "startupTimeout", "secrets", "volumes", "env", "warmSchedule", "webEndpoints", "proxyAuth",
     "triggers",
 )
 STRATEGIES = ("rolling", "recreate")
@@ -71,17 +77,6 @@ STRATEGIES = ("rolling", "recreate")
 
 def _target(props: dict[str, Any]) -> Target:
     return Target("App", str(props.get("name")), str(props.get("environment")))
-
-
-def source_paths(source_file: str, include: list[str]) -> list[Path]:
-    """What a deploy of `source_file` ships: its top-level package (or the loose file), plus `include`."""
-    source = Path(source_file)
-    top = source
-    directory = source.parent
-    while (directory / "__init__.py").is_file():
-        top = directory
-        directory = directory.parent
-    return [top, *(Path(p) for p in include)]
 
 
 def git_tag(cwd: Path) -> str:
@@ -109,6 +104,7 @@ def settings_env(props: dict[str, Any]) -> dict[str, str]:
         buffer_containers=int(props.get("bufferContainers") or 0),
         scaledown_window=int(props.get("scaledownWindow") or 60),
         timeout=int(props.get("timeout") or 300),
+        startup_timeout=int(props.get("startupTimeout") or modal_limits.DEFAULT_STARTUP_TIMEOUT),
         secrets=list(props.get("secrets") or []),
         volumes=dict(props.get("volumes") or {}),
         env=dict(props.get("env") or {}),
@@ -117,6 +113,21 @@ def settings_env(props: dict[str, Any]) -> dict[str, str]:
         proxy_auth=props.get("proxyAuth") is not False,
     )
     return {**settings.env, **settings.to_env()}
+
+
+def _known_settings(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The inputs without what a preview does not know yet (whole values, list items, map entries)."""
+    known: dict[str, Any] = {}
+    for key, value in inputs.items():
+        if is_unknown(value):
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if not has_unknown(k) and not has_unknown(v)}
+        elif isinstance(value, list):
+            value = [v for v in value if not has_unknown(v)]
+        known[key] = value
+    known.setdefault("name", "app")
+    return known
 
 
 class AppProvider(ResourceProvider):
@@ -141,6 +152,7 @@ class AppProvider(ResourceProvider):
             "bufferContainers": c.integer("bufferContainers", 0, modal_limits.CONTAINERS),
             "scaledownWindow": c.integer("scaledownWindow", 60, modal_limits.SCALEDOWN_WINDOW),
             "timeout": c.integer("timeout", 300, modal_limits.TIMEOUT),
+            "startupTimeout": c.integer("startupTimeout", modal_limits.DEFAULT_STARTUP_TIMEOUT, modal_limits.STARTUP_TIMEOUT),
             "secrets": c.string_list("secrets"),
             "volumes": c.string_map("volumes"),
             "env": c.string_map("env", ENV_VAR, "environment variable name"),
@@ -162,11 +174,12 @@ class AppProvider(ResourceProvider):
             for path in volumes:
                 if not str(path).startswith("/"):
                     c.fail(f"volumes.{path}", "mount paths must be absolute, such as /data")
-        inputs["sourceHash"] = self._source_hash(c, inputs["sourceFile"], inputs["include"])
+        inputs["sourceHash"] = self._source_hash(c, inputs)
         return CheckResult(inputs, c.failures)
 
     @staticmethod
-    def _source_hash(c: Checker, source_file: Any, include: Any) -> Any:
+    def _source_hash(c: Checker, inputs: dict[str, Any]) -> Any:
+        source_file, include = inputs["sourceFile"], inputs["include"]
         if is_unknown(source_file) or has_unknown(include):
             return Unknown()
         if not isinstance(source_file, str) or not Path(source_file).is_file():
@@ -175,9 +188,20 @@ class AppProvider(ResourceProvider):
         missing = [p for p in include if not Path(p).exists()]
         for p in missing:
             c.fail("include", f"{p!r} does not exist (paths are relative to the project root)")
-        if missing:
+        if missing or c.failures:
             return ""
-        return hashing.tree_hash(source_paths(source_file, include), Path.cwd())
+        # What Modal ships depends on the app file's code (its add_local_* layers), which may read
+        # its settings: import it with them, the values a preview does not know yet left out.
+        known = _known_settings(inputs)
+        try:
+            files = shipped.shipped_files(source_file, str(known.get("environment") or ""), settings_env(known), Path.cwd())
+        except shipped.ShippedFilesError as exc:
+            if has_unknown(inputs):
+                # A preview: the file may need a value that is not known yet; `up` checks again.
+                return Unknown()
+            c.fail("sourceFile", f"{exc}; fix the app file so that `modal deploy` could import it")
+            return ""
+        return hashing.shipped_hash(files, [Path(p) for p in include], Path.cwd())
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = changed(olds, news, ("name", "environment"))
@@ -196,7 +220,9 @@ class AppProvider(ResourceProvider):
             error = result.get("error")
             if error is None:
                 break
-            message = scrub(f"{error['type']}: {error['message']}", [self._token.token_id, self._token.token_secret])
+            # A refusal of a setting leads with the input to fix; anything else keeps Modal's own words.
+            text = refusals.explain(error["type"], error["message"]) or f"{error['type']}: {error['message']}"
+            message = scrub(text, [self._token.token_id, self._token.token_secret])
             if error["type"] in ("AuthError", "PermissionDeniedError"):
                 raise ModalProviderError(target, operation, auth_hint(message))
             if not error.get("transient") or attempt == DEPLOY_ATTEMPTS:
@@ -227,7 +253,8 @@ class AppProvider(ResourceProvider):
                 "resultPath": str(result_path),
             }
             env = {k: v for k, v in os.environ.items() if k not in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET")}
-            env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), *filter(None, [env.get("PYTHONPATH")])])
+            # The project first (the app file's imports), then this checkout (for `-m` below).
+            env["PYTHONPATH"] = os.pathsep.join([str(Path.cwd()), str(shipped.CHECKOUT), *filter(None, [env.get("PYTHONPATH")])])
             try:
                 proc = subprocess.run(
                     [sys.executable, "-m", "components.providers.modal.deploy"],
@@ -312,6 +339,8 @@ class ModalAppArgs(TypedDict, total=False):
     buffer_containers: pulumi.Input[int]
     scaledown_window: pulumi.Input[int]
     timeout: pulumi.Input[int]
+    startup_timeout: pulumi.Input[int]
+    """Seconds a container may take to start (`@modal.enter`: model download and load); default 20 min."""
     secrets: pulumi.Input[list[pulumi.Input[str]]]
     """Names of Modal secrets the app attaches."""
     volumes: pulumi.Input[dict[str, pulumi.Input[str]]]
@@ -340,7 +369,7 @@ class ModalApp(CamelCaseProperties, pulumi.dynamic.Resource, module="modal", nam
 
     PROPERTIES = (
         "source_file", "source_hash", "min_containers", "max_containers", "buffer_containers",
-        "scaledown_window", "warm_schedule", "web_endpoints", "proxy_auth", "app_id", "web_url", "web_urls",
+        "scaledown_window", "startup_timeout", "warm_schedule", "web_endpoints", "proxy_auth", "app_id", "web_url", "web_urls",
     )
 
     def __init__(self, resource_name: str, args: ModalAppArgs, opts: pulumi.ResourceOptions | None = None):

@@ -246,7 +246,9 @@ class VolumeProvider(ResourceProvider):
             keep = BucketSeed.from_props(props) is not None and previous is not None
             listing = bucket_seed.recorded_listing(previous.get("seedObjects")) if keep and previous else {}
         for path in sorted(_owned(previous) - _owned(props, listing)):
-            with contextlib.suppress(NotFoundError):
+            # Already gone is done. modal 1.6 turns the server's NOT_FOUND into FileNotFoundError;
+            # older clients raised NotFoundError.
+            with contextlib.suppress(NotFoundError, FileNotFoundError):
                 volume.remove_file(path)
 
     def _outputs(self, props: dict[str, Any], volume_id: str, seed_objects: Listing | None) -> dict[str, Any]:
