@@ -10,7 +10,7 @@ import pytest
 
 from inference.gateway.apikeys import ApiKeyError, ApiKeys
 from inference.gateway.ratelimit import RateLimiter, retry_after_header
-from inference.gateway.serve import worker_count
+from inference.gateway.serve import server_options, worker_count
 from inference.gateway.settings import ConfigError, Settings
 from inference.gateway.webhooks import WebhookPolicy, WebhookRejectedError, is_public
 
@@ -117,9 +117,45 @@ def test_policy_allow_list_admits_only_named_ranges():
         asyncio.run(policy.check("https://lan.test/h"))
 
 
-def test_worker_count_defaults_to_usable_cpus(monkeypatch):
+def test_worker_count_defaults_to_usable_cpus(monkeypatch, tmp_path):
     import os
 
-    assert worker_count({"WEB_CONCURRENCY": "3"}) == 3
+    assert worker_count({"WEB_CONCURRENCY": "3"}, tmp_path) == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
-    assert worker_count({}) == 2
+    assert worker_count({}, tmp_path) == 2  # no cgroup files: the affinity mask decides
+
+
+@pytest.mark.parametrize(
+    ("files", "affinity", "workers"),
+    [
+        ({"cpu.max": "max 100000\n"}, 8, 8),  # v2, no quota
+        ({"cpu.max": "100000 100000\n"}, 8, 1),  # Cloud Run cpu=1 on a big host
+        ({"cpu.max": "200000 100000\n"}, 8, 2),
+        ({"cpu.max": "150000 100000\n"}, 8, 2),  # 1.5 CPUs: the second worker gets the half
+        ({"cpu.max": "400000 100000\n"}, 2, 2),  # quota above the CPUs this process may run on
+        ({"cpu.max": "50000 100000\n"}, 8, 1),  # fractional CPU: still one worker
+        ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 4),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 8, 8),  # v1, no quota
+        ({"cpu.max": "garbage"}, 3, 3),  # unreadable: fall back to the affinity mask
+    ],
+)
+def test_worker_count_follows_the_cgroup_cpu_quota(monkeypatch, tmp_path, files, affinity, workers):
+    import os
+
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(affinity)), raising=False)
+    assert worker_count({}, tmp_path) == workers
+
+
+def test_server_options_are_the_measured_ones():
+    options = server_options({"WEB_CONCURRENCY": "1"})
+    assert options == {"loop": "uvloop", "http": "httptools", "workers": 1, "timeout_keep_alive": 620,
+                       "access_log": False}
+    # The loop and parser named must be importable in the image, or uvicorn would fail at start.
+    import httptools  # noqa: F401
+    import uvloop  # noqa: F401
+
+    assert options["timeout_keep_alive"] > 600  # Cloud Run's front end idles connections up to 600 s
