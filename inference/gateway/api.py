@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from inference import signing
 from inference.gateway import logs
-from inference.gateway.backends import BackendError, BackendJob
+from inference.gateway.backends import Backend, BackendError, BackendJob
 from inference.gateway.errors import ApiError
 from inference.gateway.jobs import CANCELLED, IN_QUEUE, PENDING, Job, idempotent_id, request_hash, view
 from inference.gateway.predict import predict
@@ -40,14 +40,14 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
                     media_type="application/json", headers=headers)
 
 
-def caller(request: Request) -> str:
-    """Authenticate (Bearer or X-API-Key) and charge the caller's rate limit. Returns the key name."""
-    gw: Gateway = request.app.state.gateway
-    headers = request.headers
-    presented = headers.get("x-api-key")
-    auth = headers.get("authorization")
-    if auth is not None:
-        scheme, _, token = auth.partition(" ")
+def authenticate(gw: Gateway, authorization: str | None, api_key: str | None) -> str:
+    """Check the key (Bearer or X-API-Key) and charge the caller's rate limit. Returns the key name.
+
+    Shared by the FastAPI routes and the predict fast path (hotpath.py), so both enforce the same.
+    """
+    presented = api_key
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
         presented = token.strip() if scheme.lower() == "bearer" else None
     if not presented:
         raise ApiError(401, "unauthenticated", "send an API key as 'Authorization: Bearer <key>'",
@@ -62,15 +62,26 @@ def caller(request: Request) -> str:
     return name
 
 
-async def _object_body(request: Request) -> tuple[bytes, dict[str, Any]]:
-    raw = await request.body()
+async def caller(request: Request) -> str:
+    """The FastAPI dependency. Async on purpose: FastAPI runs a sync dependency in its threadpool,
+    which cost a thread hand-off (lock waits and wake-ups) on every request."""
+    headers = request.headers
+    return authenticate(request.app.state.gateway, headers.get("authorization"), headers.get("x-api-key"))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "the request body must be a JSON object")
-    return raw, body
+    return body
+
+
+async def _object_body(request: Request) -> tuple[bytes, dict[str, Any]]:
+    raw = await request.body()
+    return raw, _json_object(raw)
 
 
 def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:
@@ -91,7 +102,7 @@ def _backend_failure(exc: BackendError) -> ApiError:
 
 # --- health ------------------------------------------------------------------------------------
 
-# GET /healthz (liveness, no I/O) is answered by liveness.LivenessMiddleware in front of the app.
+# GET /healthz (liveness, no I/O) is answered by hotpath.GatewayApp in front of the framework.
 
 
 @router.get("/readyz")
@@ -122,21 +133,33 @@ class PredictRequest(BaseModel):
     input: dict[str, Any]
 
 
-@router.post("/v1/models/{name}:predict")
-async def predict_route(name: str, request: Request, who: str = Depends(caller)) -> Response:
-    gw: Gateway = request.app.state.gateway
+def predict_input(raw: bytes) -> dict[str, Any]:
+    """The `input` of a predict body, or the 400/422 a malformed one gets."""
+    req: PredictRequest = _validated(PredictRequest, _json_object(raw))
+    return req.input
+
+
+def model_backend(gw: Gateway, name: str) -> Backend:
+    """The backend serving `name`. Asked after authentication, so a caller without a key cannot
+    probe which models exist."""
     backend = gw.backends.get(name)
     if backend is None:
         raise ApiError(404, "model_not_found", f"no model named {name!r}")
-    _, body = await _object_body(request)
-    req: PredictRequest = _validated(PredictRequest, body)
+    return backend
+
+
+async def predict_answer(gw: Gateway, name: str, who: str, backend: Backend, job_input: Any) -> dict[str, Any]:
+    """`POST /v1/models/{name}:predict` once checked: the 200 body, or an ApiError.
+
+    Served by hotpath.GatewayApp ahead of FastAPI (see there for why).
+    """
     try:
-        answer: BackendJob = await predict(backend, req.input, min(gw.settings.poll_interval_seconds, 0.5))
+        answer: BackendJob = await predict(backend, job_input, min(gw.settings.poll_interval_seconds, 0.5))
     except BackendError as exc:
         logs.event(logging.WARNING, "predict failed", model=name, caller=who, kind=exc.kind)
         raise _backend_failure(exc) from None
     if answer.status == "COMPLETED":
-        return _json(200, {"model": name, "id": answer.id, "status": "COMPLETED", "output": answer.output})
+        return {"model": name, "id": answer.id, "status": "COMPLETED", "output": answer.output}
     if answer.status == "TIMED_OUT":
         raise ApiError(504, "backend_timeout", "the backend timed the request out")
     message = answer.error or f"the backend reported {answer.status}"

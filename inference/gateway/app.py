@@ -1,4 +1,4 @@
-"""The FastAPI application and its lifespan: clients are built inside the running event loop
+"""The gateway application (hotpath.GatewayApp in front of FastAPI) and its lifespan: clients are built inside the running event loop
 (gRPC and httpx clients bind to it) and closed on shutdown; nothing happens at import.
 
 `create_app(settings, overrides)` is what tests use (fakes go in `Overrides`);
@@ -24,8 +24,7 @@ from starlette.responses import Response
 from inference.gateway import errors, logs
 from inference.gateway.api import router
 from inference.gateway.backends import build_backends
-from inference.gateway.bodylimit import BodyLimitMiddleware
-from inference.gateway.liveness import LivenessMiddleware
+from inference.gateway.hotpath import GatewayApp
 from inference.gateway.ratelimit import RateLimiter
 from inference.gateway.results import GcsResultStore, ResultStore
 from inference.gateway.runner import JobRunner
@@ -76,7 +75,7 @@ def _webhook_tls(settings: Settings) -> ssl.SSLContext | bool:
     return context
 
 
-def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAPI:
+def create_app(settings: Settings, overrides: Overrides | None = None) -> GatewayApp:
     o = overrides or Overrides()
 
     @asynccontextmanager
@@ -129,11 +128,10 @@ def create_app(settings: Settings, overrides: Overrides | None = None) -> FastAP
                                      {"Retry-After": "1"})
 
     app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(LivenessMiddleware)  # added last, so it runs first
-    return app
+    # /healthz and predict are answered ahead of the framework; the body limit wraps both paths.
+    return GatewayApp(app, max_body_bytes=settings.max_body_bytes)
 
 
-def create_app_from_env() -> FastAPI:
+def create_app_from_env() -> GatewayApp:
     logs.configure()
     return create_app(Settings.from_env())

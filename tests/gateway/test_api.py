@@ -126,6 +126,43 @@ def test_unknown_routes_use_the_error_shape(gateway):
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+def test_paths_next_to_the_fast_path_answer_as_the_routes_did(gateway, fake):
+    # hotpath.GatewayApp answers predict and /healthz ahead of FastAPI: its edges must match the router's.
+    alice = gateway.client()
+    for method in ("GET", "PUT", "DELETE"):
+        r = alice.request(method, "/v1/models/flux:predict")
+        assert r.status_code == 405 and r.headers["allow"] == "POST", method
+        assert r.json()["error"]["code"] == "method_not_allowed"
+    for path in ("/v1/models/flux:predictx", "/v1/models/a/b:predict", "/v1/models/:predict", "/healthz/x"):
+        r = alice.post(path, json={"input": {}})
+        assert r.status_code in (404, 405) and r.json()["error"]["code"] in ("not_found", "method_not_allowed"), path
+    assert fake.state.runs == []  # nothing reached the backend
+    r = gateway.client(key=None).head("/healthz")
+    assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "15"
+    assert gateway.client(key=None).post("/healthz").status_code == 404  # as before: only GET and HEAD exist
+
+
+def test_predict_checks_the_key_before_the_model_and_the_body(gateway, fake):
+    anonymous = gateway.client(key=None)
+    # An unknown model or a broken body is not revealed to a caller without a key.
+    for path, content in (("/v1/models/nope:predict", b'{"input": {}}'), ("/v1/models/flux:predict", b"{not json")):
+        r = anonymous.post(path, content=content, headers={"Content-Type": "application/json"})
+        assert r.status_code == 401, path
+    r = gateway.client().post("/v1/models/nope:predict", content=b"{not json")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+    assert fake.state.runs == []
+
+
+def test_predict_forwards_the_input_exactly_with_either_key_header(gateway, fake):
+    job_input = {"text": "caf\u00e9 \U0001f600", "n": 1.5, "nested": {"list": [None, True, "x" * 1000]}}
+    r = gateway.client(key=None).post("/v1/models/flux:predict", json={"input": job_input},
+                                      headers={"X-API-Key": BOB_KEY})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert fake.state.runs[-1]["input"] == job_input
+    assert r.json()["output"] == {"echo": job_input}
+
+
 # --- synchronous predictions -------------------------------------------------------------------
 
 
@@ -248,3 +285,17 @@ def test_no_secret_in_responses_or_logs(gateways, fake, caplog):
                    WEBHOOK_SECRET, RUNPOD_KEY, MODAL_TOKEN[1]):
         assert secret not in text
 
+
+
+def test_a_crash_on_the_predict_path_is_a_500_in_the_error_shape(gateway, monkeypatch, caplog):
+    from inference.gateway import api
+
+    async def crash(*_: object) -> None:
+        raise RuntimeError("boom in the handler")
+
+    monkeypatch.setattr(api, "predict_answer", crash)
+    with caplog.at_level(logging.ERROR, logger="modelstack.gateway"):
+        r = gateway.client().post("/v1/models/flux:predict", json={"input": {}})
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal"
+    assert "boom" not in r.text  # the cause is logged, not shown to the caller
+    assert any("boom in the handler" in str(getattr(rec, "fields", {})) for rec in caplog.records)
