@@ -153,7 +153,7 @@ def test_worker_count_follows_the_cgroup_cpu_quota(monkeypatch, tmp_path, files,
 def test_server_options_are_the_measured_ones():
     options = server_options({"WEB_CONCURRENCY": "1"})
     assert options == {"loop": "uvloop", "http": "httptools", "workers": 1, "timeout_keep_alive": 620,
-                       "access_log": False}
+                       "access_log": False, "proxy_headers": False}
     # The loop and parser named must be importable in the image, or uvicorn would fail at start.
     import httptools  # noqa: F401
     import uvloop  # noqa: F401
