@@ -31,6 +31,11 @@ Phases:
 - A ramp for bare and gateway (interleaved per step): 500, 1000, ... 5000 requests/s for
   --ramp-seconds each, stopping a side at its first step with p99 >= 50 ms or any error. It prints
   the highest rate each sustains and their ratio.
+- Server CPU per request: bare and gateway at 1,000/s (below both ceilings), in rounds, each
+  server's CPU time (from /proc) divided by the requests it served. On a machine this small the
+  ramp's ceiling moves from run to run with whatever the client and backend take; CPU per request
+  does not, and it is what bounds the rate one process sustains on a core of its own (a Cloud Run
+  instance), so `bare us / gateway us` is printed as the sustained-rate estimate.
 - /healthz on the gateway at 200/s.
 - With --profile DIR: py-spy samples the gateway during a 300/s predict phase and a 200/s healthz
   phase (raw collapsed stacks in DIR), and the top frames by inclusive and by self share are
@@ -82,6 +87,7 @@ P99_LIMIT_MS = 50.0
 CLIENT_LAG_LIMIT_MS = 5.0
 RAMP_RATES = tuple(range(500, 5001, 500))
 PAUSE = 0.2  # between phases, so one side's stragglers never overlap the next side's requests
+CPU_RATE = 1000.0  # requests/s for the CPU-per-request phase: below either server's ceiling here
 START_TIMEOUT = 60.0
 
 
@@ -481,8 +487,8 @@ def bare_env(ports: Ports) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def servers(emulator_host: str, logs: Path) -> Iterator[tuple[Ports, subprocess.Popen]]:
-    """Backend, bare proxy and gateway running; yields their ports and the gateway's process.
+def servers(emulator_host: str, logs: Path) -> Iterator[tuple[Ports, dict[str, subprocess.Popen]]]:
+    """Backend, bare proxy and gateway running; yields their ports and processes (by side name).
 
     Their output goes to log files in `logs` (the gateway logs every start and stop), shown only
     when one fails to start."""
@@ -503,7 +509,7 @@ def servers(emulator_host: str, logs: Path) -> Iterator[tuple[Ports, subprocess.
                                                   stdin=subprocess.DEVNULL)
         for what, (_, _, port, path, expect) in commands.items():
             wait_http(port, path, children[what], what, logs / f"{what.replace(' ', '-')}.log", expect)
-        yield ports, children["gateway"]
+        yield ports, {"bare": children["bare proxy"], "gateway": children["gateway"]}
     finally:
         stop(list(children.values()))
 
@@ -529,6 +535,61 @@ class Results:
     rates: dict[float, dict[str, Sample]] = field(default_factory=dict)
     ramp: dict[str, list[Step]] = field(default_factory=dict)
     healthz: Sample = field(default_factory=Sample)
+    cpu_us: dict[str, float | None] = field(default_factory=dict)
+    """Server CPU time per request, by side, at CPU_RATE."""
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far, from /proc (None where there is no /proc)."""
+    try:
+        # Fields after the command name, which is in parentheses and may contain spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # utime and stime are fields 14 and 15 of stat(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_per_request(cpu_before: float | None, cpu_after: float | None, requests: int) -> float | None:
+    """Microseconds of CPU per request, or None when it could not be read."""
+    if cpu_before is None or cpu_after is None or requests <= 0:
+        return None
+    return (cpu_after - cpu_before) / requests * 1e6
+
+
+async def cpu_cost(cpu_sides: Sequence[Side], processes: dict[str, subprocess.Popen], rounds: int,
+                   seconds: float) -> dict[str, float | None]:
+    """Each server's CPU time per request at CPU_RATE, interleaved in rounds.
+
+    The ramp's ceiling on this machine is noisy: client, backend and both servers share its cores.
+    CPU per request is not: it is what bounds the rate one server process sustains on a core of its
+    own (a Cloud Run instance), so `bare / gateway` estimates the sustained-rate ratio."""
+    spent = {side.name: 0.0 for side in cpu_sides}
+    served = {side.name: 0 for side in cpu_sides}
+    readable = True
+    for _ in range(rounds):
+        for side in cpu_sides:
+            pid = processes[side.name].pid
+            before = cpu_seconds(pid)
+            sample = await open_loop(side, CPU_RATE, round(CPU_RATE * seconds))
+            after = cpu_seconds(pid)
+            if before is None or after is None:
+                readable = False
+            else:
+                spent[side.name] += after - before
+                served[side.name] += sample.sent
+            await asyncio.sleep(PAUSE)
+    if not readable:
+        return {name: None for name in spent}
+    return {name: cpu_per_request(0.0, spent[name], served[name]) for name in spent}
+
+
+def cpu_text(cpu_us: dict[str, float | None]) -> str:
+    bare, gateway = cpu_us.get("bare"), cpu_us.get("gateway")
+    if bare is None or gateway is None:
+        return "server CPU per request: not measured (no /proc on this system)"
+    return (f"server CPU per request at {CPU_RATE:.0f}/s: bare {bare:.0f} us, gateway {gateway:.0f} us; "
+            f"sustained-rate estimate gateway/bare {ratio(bare, gateway)} (target >= 0.80x)")
 
 
 async def rate_rows(all_sides: Sequence[Side], args: argparse.Namespace, results: Results) -> None:
@@ -614,10 +675,11 @@ def summary(results: Results) -> list[str]:
         verdict += (f"; client-bound at {', '.join(bound)} (client lag p99 > {CLIENT_LAG_LIMIT_MS:.0f} ms): "
                     "those steps say more about the load generator (and the CPUs it shares) than about the server")
     lines.append(verdict)
+    lines.append(f"  {cpu_text(results.cpu_us)}")
     return lines
 
 
-async def measure(ports: Ports, gateway: subprocess.Popen, args: argparse.Namespace) -> Results:
+async def measure(ports: Ports, processes: dict[str, subprocess.Popen], args: argparse.Namespace) -> Results:
     direct, bare, through = sides(ports)
     healthz = Side("healthz", ports.gateway, get("/healthz"))
     results = Results()
@@ -628,11 +690,13 @@ async def measure(ports: Ports, gateway: subprocess.Popen, args: argparse.Namesp
     await rate_rows((direct, bare, through), args, results)
     print()
     results.ramp = await ramp((bare, through), args.ramp_seconds)
+    results.cpu_us = await cpu_cost((bare, through), processes, max(2, args.rounds // 2), args.ramp_seconds)
+    print(f"\n{cpu_text(results.cpu_us)}", flush=True)
     results.healthz = await open_loop(healthz, 200, round(200 * args.seconds))
     h = results.healthz
     print(f"\n/healthz (gateway) at 200/s: n={h.sent} p50 {h.p(50):.3f} ms p99 {h.p(99):.3f} ms errors {h.errors}")
     if args.profile:
-        await profile_gateway(gateway, through, healthz, args.seconds, Path(args.profile))
+        await profile_gateway(processes["gateway"], through, healthz, args.seconds, Path(args.profile))
     return results
 
 
@@ -665,8 +729,8 @@ def main() -> None:
     emulator = FirestoreEmulator.start()
     try:
         with tempfile.TemporaryDirectory(prefix="gateway-latency-") as logs, \
-                servers(emulator.host, Path(logs)) as (ports, gateway):
-            results = run_client(measure(ports, gateway, args))
+                servers(emulator.host, Path(logs)) as (ports, processes):
+            results = run_client(measure(ports, processes, args))
         for line in summary(results):
             print(line)
     finally:

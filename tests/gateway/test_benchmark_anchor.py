@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bare_proxy, echo_backend
+from benchmarks import bare_proxy, echo_backend, gateway_latency
 from benchmarks.gateway_latency import Step, free_port, percentile, sustained, top_frames
 from tests.gateway.harness import ServerThread
 
@@ -174,3 +174,18 @@ def test_top_frames_from_collapsed_stacks() -> None:
     assert by_inclusive == [("handle", 0.5), ("send", 0.5), ("parse", 0.375)]
     assert by_self == [("send", 0.5), ("parse", 0.375), ("handle", 0.125)]
     assert top_frames("") == ([], [], 0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_cpu_time_is_read_from_proc_and_divided_per_request():
+    before = gateway_latency.cpu_seconds(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.3:  # burn CPU the kernel will count
+        pass
+    after = gateway_latency.cpu_seconds(os.getpid())
+    assert before is not None and after is not None and after - before >= 0.2
+    assert gateway_latency.cpu_seconds(2**22 + 12345) is None  # no such process
+    assert gateway_latency.cpu_per_request(1.0, 1.5, 1000) == pytest.approx(500.0)
+    assert gateway_latency.cpu_per_request(None, 1.5, 1000) is None
+    assert "bare 100 us, gateway 125 us" in gateway_latency.cpu_text({"bare": 100.0, "gateway": 125.0})
+    assert "0.80x" in gateway_latency.cpu_text({"bare": 100.0, "gateway": 125.0}).split("estimate")[1]
