@@ -72,16 +72,9 @@ class BareProxy:
 
 def uvicorn_options(env: Mapping[str, str]) -> dict[str, Any]:
     """The gateway's uvicorn settings, with one worker and this process's host and port."""
-    from inference.gateway import serve
+    from inference.gateway.serve import server_options
 
-    server_options = getattr(serve, "server_options", None)
-    if server_options is not None:
-        options = dict(server_options(env))
-    else:
-        # TODO: drop once inference.gateway.serve.server_options() lands; until then these are what
-        # uvicorn picks for the gateway anyway ("auto" means uvloop and httptools when installed).
-        options = dict(loop="uvloop", http="httptools", access_log=False, workers=1)
-    options.pop("factory", None)  # the app below is an object, not a factory
+    options = server_options(env)
     options.setdefault("log_level", "warning")  # no start-up banner in the benchmark's output
     options.update(host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8080")),
                    workers=1)  # the benchmark compares one worker with one worker

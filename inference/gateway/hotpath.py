@@ -21,7 +21,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from inference.gateway import api, logs
 from inference.gateway.bodylimit import BodyLimitMiddleware
-from inference.gateway.errors import ApiError
+from inference.gateway.errors import ApiError, error_response
 from inference.gateway.state import Gateway
 
 HEALTH_PATH = "/healthz"
@@ -33,17 +33,11 @@ _HEALTH_BODY = b'{"status":"ok"}'
 _HEALTH_HEADERS = [_JSON, (b"content-length", str(len(_HEALTH_BODY)).encode())]
 
 
-async def _send_json(send: Send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-    raw_headers = [_JSON, (b"content-length", str(len(body)).encode())]
-    if headers:
-        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+async def _send_answer(send: Send, body: bytes) -> None:
+    """A 200 JSON answer as two raw ASGI messages: the success path skips building a Response."""
+    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _error_body(code: str, message: str) -> bytes:
-    # The one error shape, as errors.error_response writes it.
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 class _DisconnectedError(Exception):
@@ -76,7 +70,6 @@ class GatewayApp:
     """What uvicorn serves. `state` is the FastAPI app's, where the lifespan puts the Gateway."""
 
     def __init__(self, framework: FastAPI, max_body_bytes: int):
-        self.framework = framework
         self.state = framework.state
         self._predict_limited = BodyLimitMiddleware(self._predict, max_bytes=max_body_bytes)
         self._framework_limited = BodyLimitMiddleware(framework, max_bytes=max_body_bytes)
@@ -93,8 +86,8 @@ class GatewayApp:
                 if method == "POST":
                     await self._predict_limited(scope, receive, send)
                 else:
-                    await _send_json(send, 405, _error_body("method_not_allowed", "Method Not Allowed"),
-                                     {"Allow": "POST"})
+                    await error_response(405, "method_not_allowed", "Method Not Allowed",
+                                         {"Allow": "POST"})(scope, receive, send)
                 return
         await self._framework_limited(scope, receive, send)
 
@@ -113,11 +106,11 @@ class GatewayApp:
             backend = api.model_backend(gw, name)
             answer: dict[str, Any] = await api.predict_answer(gw, name, who, backend, api.predict_input(raw))
         except ApiError as exc:
-            await _send_json(send, exc.status, _error_body(exc.code, exc.message), exc.headers)
+            await error_response(exc.status, exc.code, exc.message, exc.headers)(scope, receive, send)
             return
         except Exception as exc:
             # What FastAPI's server-error middleware did for the route, in our error shape.
             logs.failure("predict crashed", exc)
-            await _send_json(send, 500, _error_body("internal", "the gateway failed; retry later"))
+            await error_response(500, "internal", "the gateway failed; retry later")(scope, receive, send)
             return
-        await _send_json(send, 200, json.dumps(answer, separators=(",", ":")).encode())
+        await _send_answer(send, json.dumps(answer, separators=(",", ":")).encode())
